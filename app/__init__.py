@@ -1,0 +1,1 @@
+"""labelloop: an active-learning labelling web app."""

@@ -1,0 +1,38 @@
+"""Default featurizers and classifiers for each kind of pool.
+
+The featurizer is fitted once on the whole pool (it needs no labels), so every retrain reuses
+the same feature matrix and only the classifier is refitted on the labels.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+TEXT = "text"
+TABULAR = "tabular"
+
+
+def build_featurizer(kind: str, n_items: int | None = None) -> BaseEstimator | TransformerMixin:
+    """Unfitted transformer from raw items (texts, or rows of numbers) to model features."""
+    if kind == TEXT:
+        # Words seen in a single document add noise on large pools but are all there is on tiny ones.
+        min_df = 2 if n_items is not None and n_items >= 1000 else 1
+        return TfidfVectorizer(
+            sublinear_tf=True,
+            ngram_range=(1, 2),
+            min_df=min_df,
+            max_features=200_000,
+            dtype=np.float64,
+        )
+    if kind == TABULAR:
+        return StandardScaler()
+    raise ValueError(f"unknown data kind {kind!r}")
+
+
+def build_classifier(kind: str, random_state: int | None = 0) -> LogisticRegression:
+    """Unfitted classifier for the features of `kind`: L2 logistic regression for both kinds."""
+    if kind not in (TEXT, TABULAR):
+        raise ValueError(f"unknown data kind {kind!r}")
+    return LogisticRegression(C=1.0 if kind == TABULAR else 10.0, max_iter=2000, random_state=random_state)

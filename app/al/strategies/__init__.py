@@ -1,0 +1,26 @@
+"""Registry: the strategy name stored on a project -> the class that implements it."""
+
+from app.al.strategies.base import QueryStrategy
+from app.al.strategies.random import RandomSampling
+from app.al.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
+
+STRATEGIES: dict[str, type[QueryStrategy]] = {
+    cls.name: cls for cls in (RandomSampling, LeastConfidence, MarginSampling, EntropySampling)
+}
+
+
+def get_strategy(name: str, **params) -> QueryStrategy:
+    """A configured strategy by registry name; unknown names raise KeyError naming the choices."""
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise KeyError(f"unknown strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}") from None
+    return cls(**params)
+
+
+def strategy_choices() -> list[tuple[str, str]]:
+    """(name, one-line explanation) for forms and docs."""
+    return [(name, cls.description) for name, cls in STRATEGIES.items()]
+
+
+__all__ = ["STRATEGIES", "QueryStrategy", "get_strategy", "strategy_choices"]

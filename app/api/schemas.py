@@ -1,0 +1,87 @@
+"""Shapes of the JSON API's answers."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WhyRead(BaseModel):
+    source: str = Field(description="ranking, random, cold_start or direct")
+    strategy: str | None
+    score: float | None
+    model_version: int | None
+
+
+class ServedItem(BaseModel):
+    id: int
+    external_id: str
+    data: dict
+    meta: dict
+    why: WhyRead
+    lease_expires_at: datetime
+
+
+class AnnotationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=200)
+    seconds_spent: float | None = Field(default=None, ge=0, le=86_400)
+
+
+class AnnotationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    item_id: int
+    project_id: int
+    user_id: int
+    label: str | None
+    skipped: bool
+    created_at: datetime
+    seconds_spent: float | None
+    why: WhyRead
+
+
+class ImportRead(BaseModel):
+    imported: int
+    format: str
+    id_column: str | None
+    text_column: str | None
+    feature_columns: list[str]
+    meta_columns: list[str]
+
+
+class ModelVersionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    created_at: datetime
+    n_labels: int
+    classes: list[str]
+    metrics: dict
+    strategy: str
+    train_seconds: float
+    score_seconds: float
+    n_ranked: int
+    is_current: bool
+
+
+class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+    n_labels: int
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: str

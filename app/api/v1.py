@@ -1,0 +1,151 @@
+"""The JSON API under /api/v1, authenticated with bearer tokens."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+
+from app.api.schemas import (
+    AnnotationCreate,
+    AnnotationRead,
+    ImportRead,
+    JobRead,
+    ModelVersionRead,
+    ServedItem,
+    UserRead,
+    WhyRead,
+)
+from app.deps import ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep
+from app.labeling import service as labeling
+from app.models import Annotation, Item, Project
+from app.pool.service import import_pool
+from app.projects.schemas import ProjectCreate, ProjectSummary
+from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+def _project(session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
+    return project
+
+
+def _summary(session, project: Project) -> ProjectSummary:
+    counts = project_counts(session, project_ids=[project.id])[project.id]
+    model = labeling.current_model(session, project)
+    return ProjectSummary.model_validate({
+        **{k: getattr(project, k) for k in ProjectSummary.model_fields if hasattr(project, k)},
+        "n_items": counts.n_items, "n_done": counts.n_done, "n_training_labels": counts.n_training_labels,
+        "current_model_version": model.version if model else None})
+
+
+def _annotation_read(a: Annotation) -> AnnotationRead:
+    return AnnotationRead(id=a.id, item_id=a.item_id, project_id=a.project_id, user_id=a.user_id, label=a.label,
+                          skipped=a.skipped, created_at=a.created_at, seconds_spent=a.seconds_spent,
+                          why=WhyRead(source=a.source, strategy=a.strategy, score=a.score,
+                                      model_version=a.model_version))
+
+
+@router.get("/me", response_model=UserRead)
+def me(user: ApiUser):
+    return user
+
+
+@router.post("/projects", response_model=ProjectSummary, status_code=status.HTTP_201_CREATED)
+def api_create_project(data: ProjectCreate, user: ApiAdmin, session: SessionDep):
+    project = create_project(session, data=data, created_by=user)
+    return _summary(session, project)
+
+
+@router.get("/projects", response_model=list[ProjectSummary])
+def api_list_projects(user: ApiUser, session: ReadSessionDep):
+    return [_summary(session, p) for p in list_projects(session)]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectSummary)
+def api_get_project(project_id: int, user: ApiUser, session: ReadSessionDep):
+    return _summary(session, _project(session, project_id))
+
+
+@router.post("/projects/{project_id}/items", response_model=ImportRead, status_code=status.HTTP_201_CREATED)
+def api_import_items(project_id: int, user: ApiAdmin, session: SessionDep, file: Annotated[UploadFile, File()],
+                     format: Annotated[str | None, Form(max_length=10)] = None,
+                     text_column: Annotated[str | None, Form(max_length=200)] = None,
+                     id_column: Annotated[str | None, Form(max_length=200)] = None,
+                     feature_columns: Annotated[str | None, Form(max_length=20_000)] = None):
+    """Import a CSV, JSONL or Parquet pool. All rows or none: a bad file answers 422 with every problem found."""
+    project = _project(session, project_id)
+    features = [c.strip() for c in feature_columns.split(",") if c.strip()] if feature_columns else None
+    result = import_pool(session, project=project, fileobj=file.file, filename=file.filename, fmt=format,
+                         text_column=text_column, id_column=id_column, feature_columns=features)
+    return ImportRead(**result.__dict__)
+
+
+@router.get("/projects/{project_id}/next", response_model=ServedItem,
+            responses={204: {"description": "Nothing is left for this annotator"}})
+def api_next_item(project_id: int, user: ApiUser, session: SessionDep):
+    """The next item for the caller, leased to them, with why it was chosen."""
+    project = _project(session, project_id)
+    served = labeling.next_item(session, project=project, user=user)
+    if served is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    item = served.item
+    return ServedItem(id=item.id, external_id=item.external_id, data=item.payload, meta=item.meta,
+                      why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
+
+
+def _item(session, item_id: int) -> tuple[Item, Project]:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id}.")
+    return item, session.get(Project, item.project_id)
+
+
+@router.post("/items/{item_id}/annotations", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "The same answer was already recorded (or changed)"},
+                        409: {"description": "Leased to someone else or already complete"}})
+def api_annotate(item_id: int, data: AnnotationCreate, user: ApiUser, session: SessionDep, response: Response):
+    item, project = _item(session, item_id)
+    annotation, created = labeling.annotate(session, project=project, item=item, user=user, label=data.label,
+                                            seconds_spent=data.seconds_spent)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    session.flush()
+    return _annotation_read(annotation)
+
+
+@router.post("/items/{item_id}/skip", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED)
+def api_skip(item_id: int, user: ApiUser, session: SessionDep, response: Response):
+    item, project = _item(session, item_id)
+    annotation, created = labeling.skip(session, project=project, item=item, user=user)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    session.flush()
+    return _annotation_read(annotation)
+
+
+@router.post("/projects/{project_id}/undo", response_model=ServedItem,
+             responses={204: {"description": "Nothing to undo"}})
+def api_undo(project_id: int, user: ApiUser, session: SessionDep):
+    """Take back the caller's latest answer in the project; the item is leased back to them."""
+    project = _project(session, project_id)
+    served = labeling.undo_last(session, project=project, user=user)
+    if served is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    item = served.item
+    return ServedItem(id=item.id, external_id=item.external_id, data=item.payload, meta=item.meta,
+                      why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
+
+
+@router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])
+def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
+    project = _project(session, project_id)
+    return [ModelVersionRead(is_current=m.id == project.current_model_version_id,
+                             **{k: getattr(m, k) for k in ModelVersionRead.model_fields if k != "is_current"})
+            for m in model_versions(session, project_id=project.id)]
+
+
+@router.get("/projects/{project_id}/jobs", response_model=list[JobRead])
+def api_jobs(project_id: int, user: ApiLead, session: ReadSessionDep):
+    return recent_jobs(session, project_id=_project(session, project_id).id, limit=50)

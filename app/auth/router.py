@@ -1,0 +1,53 @@
+"""Signing in and out of the browser pages."""
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from app.deps import SessionDep, csrf_protect, page_user
+from app.security import new_csrf_token
+from app.templating import render
+from app.users.service import authenticate
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login form cannot bounce a user to another site."""
+    if not target:
+        return "/projects"
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/projects"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None):
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", dependencies=[Depends(csrf_protect)])
+def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=200)],
+          password: Annotated[str, Form(max_length=1000)], next: Annotated[str | None, Form()] = None):
+    user = authenticate(session, username=username, password=password)
+    if user is None:
+        return render(request, "login.html", {"next": _safe_next(next), "error": "Wrong username or password.",
+                                              "username": username}, status_code=401)
+    request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
+    request.session["uid"] = user.id
+    request.session["csrf"] = new_csrf_token()
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout", dependencies=[Depends(csrf_protect), Depends(page_user)])
+def logout(request: Request):
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/")
+def home(request: Request):
+    return RedirectResponse("/projects" if request.session.get("uid") else "/login", status_code=303)

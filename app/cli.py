@@ -1,0 +1,185 @@
+"""`labelloop` command line: serve | worker | migrate | demo | create-user | import."""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_migrate(args) -> int:
+    from app.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from app.worker.runner import run_worker
+
+    n = run_worker(once=args.once)
+    if args.once:
+        print(f"ran {n} job(s)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """The whole product on one machine: migrations, one worker process, and the web server."""
+    import uvicorn
+
+    from app.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    worker = None
+    if not args.no_worker:
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=os.environ.copy())
+    print(f"labelloop is at http://{args.host}:{args.port}/  (worker pid {worker.pid if worker else 'none'})",
+          flush=True)
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="info", proxy_headers=True)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from app.db import session_scope
+    from app.demo import load_demo
+    from app.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    with session_scope() as session:
+        loaded = load_demo(session, limit=args.limit)
+    print(f"demo project {loaded.project_id}: {loaded.items} items")
+    if loaded.logins:
+        print("demo logins (for a local trial; change them on a shared server):")
+        for role, username, password in loaded.logins:
+            print(f"  {role:<10} {username} / {password}")
+    return 0
+
+
+def cmd_create_user(args) -> int:
+    from app.db import session_scope
+    from app.migrate import upgrade_to_head
+    from app.users.service import create_user, issue_api_token
+
+    upgrade_to_head()
+    password = args.password or os.environ.get("LABELLOOP_NEW_PASSWORD")
+    if not password:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.username}: ")
+    try:
+        with session_scope() as session:
+            user = create_user(session, username=args.username, password=password, role=args.role)
+            token = issue_api_token(session, user=user, name="cli") if args.print_token else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {args.role} {args.username}", file=sys.stderr)
+    if token:
+        print(token)
+    return 0
+
+
+def cmd_token(args) -> int:
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import User
+    from app.users.service import issue_api_token
+
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 2
+        print(issue_api_token(session, user=user, name=args.name))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from app.db import session_scope
+    from app.models import Project
+    from app.pool.service import ImportRefused, import_pool
+
+    path = Path(args.file)
+    try:
+        with session_scope() as session, path.open("rb") as fh:
+            project = session.get(Project, args.project)
+            if project is None:
+                print(f"error: no project {args.project}", file=sys.stderr)
+                return 2
+            result = import_pool(session, project=project, fileobj=fh, filename=path.name,
+                                 text_column=args.text_column, id_column=args.id_column)
+    except ImportRefused as exc:
+        print("the file was not imported:", *exc.errors, sep="\n  ", file=sys.stderr)
+        return 1
+    print(f"imported {result.imported} items")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labelloop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the web server and one worker")
+    p.add_argument("--host", default=os.environ.get("LABELLOOP_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("LABELLOOP_PORT", "8000")))
+    p.add_argument("--workers", type=int, default=1, help="web processes")
+    p.add_argument("--no-worker", action="store_true", help="do not start a background worker")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background worker (retrains and re-ranks)")
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="apply the database migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="load the demo project and users (idempotent)")
+    p.add_argument("--limit", type=int, default=None, help="import only the first N snippets")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("create-user", help="create a user")
+    p.add_argument("username")
+    p.add_argument("--role", choices=["admin", "lead", "annotator"], default="annotator")
+    p.add_argument("--password", help="(or LABELLOOP_NEW_PASSWORD, or asked)")
+    p.add_argument("--print-token", action="store_true", help="also create an API token and print it")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("token", help="issue an API token for an existing user")
+    p.add_argument("username")
+    p.add_argument("--name", default="cli")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("import", help="import a pool file into a project")
+    p.add_argument("project", type=int)
+    p.add_argument("file")
+    p.add_argument("--text-column")
+    p.add_argument("--id-column")
+    p.set_defaults(func=cmd_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging(os.environ.get("LABELLOOP_LOG_LEVEL", "INFO"))
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Engine, sessions and the declarative base.
+
+SQLite is the embedded default. Two things make it safe with several threads and processes:
+WAL (readers never block the writer) and explicit transactions. pysqlite's own transaction
+handling starts a transaction only at the first write, so a read-then-write (claiming an
+item) would race; we disable it and emit BEGIN ourselves, BEGIN IMMEDIATE on the engine used
+for writes, so a claim holds the write lock from its first read.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from app.config import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(engine_or_url) -> bool:
+    url = getattr(engine_or_url, "url", engine_or_url)
+    return str(url).startswith("sqlite")
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, see module docstring
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _prepare_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return make_engine(get_settings().database_url)
+
+
+@lru_cache
+def _sessionmakers() -> tuple[sessionmaker, sessionmaker]:
+    engine = get_engine()
+    write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    return (
+        sessionmaker(bind=engine, expire_on_commit=False),
+        sessionmaker(bind=write_engine, expire_on_commit=False),
+    )
+
+
+def read_session() -> Session:
+    return _sessionmakers()[0]()
+
+
+def write_session() -> Session:
+    return _sessionmakers()[1]()
+
+
+@contextmanager
+def session_scope(write: bool = True) -> Iterator[Session]:
+    """A unit of work outside a request (worker, CLI): commit on success, roll back on error."""
+    session = write_session() if write else read_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def reset_engine_cache() -> None:
+    """Forget the engine (tests switch DATABASE_URL between runs)."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_engine.cache_clear()
+    _sessionmakers.cache_clear()

@@ -1,0 +1,152 @@
+"""Dependencies shared by the routes: the request's session, who is asking, what they may do.
+
+One place commits: the session dependency, after the route returns and before the response
+is sent (scope="function"), so a client never sees success for a write that did not land.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from app.db import read_session, write_session
+from app.models import Project, Role, User, utcnow
+from app.security import csrf_tokens_match, new_csrf_token
+from app.users.service import live_token, touch_token
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _session_scope(factory) -> Iterator[Session]:
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_session() -> Iterator[Session]:
+    # On SQLite this transaction takes the write lock at its first statement (BEGIN IMMEDIATE), so
+    # a claim's read and write cannot interleave with another request's.
+    yield from _session_scope(write_session)
+
+
+def get_read_session() -> Iterator[Session]:
+    yield from _session_scope(read_session)
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in user; answered with a redirect to the login page."""
+
+
+def _load_user(user_id: int) -> User | None:
+    with read_session() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:
+            return None
+        session.expunge(user)
+        return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = new_csrf_token()
+    return token
+
+
+# ---- browser pages: signed session cookie --------------------------------------------------
+def page_user(request: Request) -> User:
+    user_id = request.session.get("uid")
+    user = _load_user(user_id) if isinstance(user_id, int) else None
+    if user is None:
+        request.session.pop("uid", None)
+        raise LoginRequired()
+    return user
+
+
+async def csrf_protect(request: Request) -> None:
+    """Every state-changing form post or htmx request carries the session's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    given = request.headers.get("x-csrf-token")
+    if not given:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            given = (await request.form()).get("csrf_token")
+    if not csrf_tokens_match(request.session.get("csrf"), given if isinstance(given, str) else None):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "This form has expired or did not come from labelloop. Reload the page and try again.")
+
+
+def _page_role(*roles: str):
+    def check(user: Annotated[User, Depends(page_user)]) -> User:
+        if user.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Your role does not give access to this page.")
+        return user
+    return check
+
+
+PageUser = Annotated[User, Depends(page_user)]
+LeadPageUser = Annotated[User, Depends(_page_role(Role.admin, Role.lead))]
+AdminPageUser = Annotated[User, Depends(_page_role(Role.admin))]
+
+
+# ---- JSON API: bearer tokens -------------------------------------------------------------------
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def api_user(request: Request) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Send an API token: Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    token = token.strip()
+    with read_session() as session:
+        row = live_token(session, token=token)
+        if row is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "This API token is unknown or revoked",
+                                headers={"WWW-Authenticate": "Bearer"})
+        user, token_id = row.user, row.id
+        stale = row.last_used_at is None or utcnow() - row.last_used_at > TOUCH_EVERY
+        session.expunge(user)
+    if stale:  # a write only every few minutes per token, not on every call
+        with write_session() as session:
+            touch_token(session, token_id=token_id)
+            session.commit()
+    return user
+
+
+def _api_role(*roles: str):
+    def check(user: Annotated[User, Depends(api_user)]) -> User:
+        if user.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"This needs the role {' or '.join(roles)}")
+        return user
+    return check
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+ApiLead = Annotated[User, Depends(_api_role(Role.admin, Role.lead))]
+ApiAdmin = Annotated[User, Depends(_api_role(Role.admin))]
+
+
+# ---- lookups that 404 ----------------------------------------------------------------------------
+def load_project(project_id: int, session: SessionDep) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
+    return project
+
+
+ProjectDep = Annotated[Project, Depends(load_project)]

@@ -1,0 +1,74 @@
+"""The annotator's page: one card at a time, swapped in by htmx after each answer."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+
+from app.deps import PageUser, ProjectDep, SessionDep, csrf_protect
+from app.errors import DomainError
+from app.labeling import service
+from app.models import Item, Project, User
+from app.templating import LABEL_KEYS, is_htmx, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _work(request: Request, session, project: Project, user: User, *, served=None, notice: str | None = None,
+          status_code: int = 200):
+    """The card, progress line and recent answers: a whole page, or the `work` block for htmx."""
+    if served is None:
+        served = service.next_item(session, project=project, user=user)
+    context = {
+        "project": project,
+        "served": served,
+        "keys": LABEL_KEYS[: len(project.labels)],
+        "progress": service.progress(session, project=project, user=user),
+        "recent": service.recent_answers(session, project=project, user=user),
+        "notice": notice,
+    }
+    block = "work" if is_htmx(request) else None
+    return render(request, "label.html", context, block=block, user=user, status_code=status_code)
+
+
+@router.get("/projects/{project_id}/label")
+def label_page(request: Request, user: PageUser, project: ProjectDep, session: SessionDep):
+    return _work(request, session, project, user)
+
+
+def _item(session, project: Project, item_id: int) -> Item | None:
+    item = session.get(Item, item_id)
+    return item if item is not None and item.project_id == project.id else None
+
+
+@router.post("/projects/{project_id}/items/{item_id}/label")
+def submit_label(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: int,
+                 label: Annotated[str, Form(max_length=200)]):
+    item = _item(session, project, item_id)
+    if item is None:
+        return _work(request, session, project, user, notice="That item no longer exists; here is the next one.")
+    try:
+        service.annotate(session, project=project, item=item, user=user, label=label)
+    except DomainError as exc:
+        # The answer could not be kept (lease lost, unknown label): say so and carry on.
+        return _work(request, session, project, user, notice=exc.message)
+    return _work(request, session, project, user)
+
+
+@router.post("/projects/{project_id}/items/{item_id}/skip")
+def skip_item(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: int):
+    item = _item(session, project, item_id)
+    if item is not None:
+        try:
+            service.skip(session, project=project, item=item, user=user)
+        except DomainError as exc:
+            return _work(request, session, project, user, notice=exc.message)
+    return _work(request, session, project, user)
+
+
+@router.post("/projects/{project_id}/undo")
+def undo(request: Request, user: PageUser, project: ProjectDep, session: SessionDep):
+    served = service.undo_last(session, project=project, user=user)
+    if served is None:
+        return _work(request, session, project, user, notice="Nothing to undo yet.")
+    return _work(request, session, project, user, served=served,
+                 notice="Your last answer was taken back; answer this item again.")

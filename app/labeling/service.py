@@ -1,0 +1,283 @@
+"""Serving items to annotators and recording their answers.
+
+Serving is index lookups only: the worker has already ranked the pool, so the next item is the
+first available row of the current ranking (or of the import-time random permutation when
+there is no ranking). No model is fitted or asked here.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import (
+    Annotation,
+    Item,
+    ItemState,
+    Lease,
+    ModelVersion,
+    Project,
+    RankingEntry,
+    ServeSource,
+    User,
+    utcnow,
+)
+from app.training.queue import maybe_queue_training
+
+# Time on one item beyond this is a coffee break, not labelling effort.
+MAX_SECONDS_SPENT = 30 * 60
+
+
+@dataclass
+class Why:
+    source: str
+    strategy: str | None = None
+    score: float | None = None
+    model_version: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "strategy": self.strategy, "score": self.score,
+                "model_version": self.model_version}
+
+
+@dataclass
+class Served:
+    item: Item
+    lease: Lease
+
+    @property
+    def why(self) -> Why:
+        return Why(self.lease.source, self.lease.strategy, self.lease.score, self.lease.model_version)
+
+
+def _lease_expiry(now: datetime) -> datetime:
+    return now + timedelta(seconds=get_settings().lease_seconds)
+
+
+def _available(project: Project, user_id: int, now: datetime) -> list:
+    """Conditions for an item this user may be served now."""
+    answered_by_me = exists().where(Annotation.item_id == Item.id, Annotation.user_id == user_id)
+    conditions = [Item.project_id == project.id, Item.state == ItemState.open, ~answered_by_me]
+    if project.annotations_per_item == 1:
+        conditions.append(~exists().where(Lease.item_id == Item.id, Lease.user_id != user_id,
+                                          Lease.expires_at > now))
+    else:
+        others_holding = (select(func.count()).select_from(Lease)
+                          .where(Lease.item_id == Item.id, Lease.user_id != user_id, Lease.expires_at > now)
+                          .scalar_subquery())
+        conditions.append(Item.n_annotations + others_holding < project.annotations_per_item)
+    return conditions
+
+
+def _lock(stmt, session: Session):
+    # PostgreSQL: concurrent annotators skip rows another transaction is claiming.
+    # SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claims.
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(of=Item, skip_locked=True)
+    return stmt
+
+
+def current_model(session: Session, project: Project) -> ModelVersion | None:
+    if project.current_model_version_id is None:
+        return None
+    return session.get(ModelVersion, project.current_model_version_id)
+
+
+def _labelled_classes(session: Session, project: Project) -> int:
+    return session.scalar(
+        select(func.count(func.distinct(Item.final_label)))
+        .where(Item.project_id == project.id, Item.final_label.is_not(None))
+    ) or 0
+
+
+def _choose(session: Session, project: Project, user: User, now: datetime) -> tuple[Item, Why] | None:
+    conditions = _available(project, user.id, now)
+    model = current_model(session, project)
+    if model is not None and project.strategy != "random":
+        row = session.execute(_lock(
+            select(Item, RankingEntry.score)
+            .join(RankingEntry, RankingEntry.item_id == Item.id)
+            .where(RankingEntry.model_version_id == model.id, *conditions)
+            .order_by(RankingEntry.rank)
+            .limit(1), session)).first()
+        if row is not None:
+            return row[0], Why(ServeSource.ranking, model.strategy, float(row[1]), model.version)
+    item = session.scalars(_lock(
+        select(Item).where(*conditions).order_by(Item.shuffle_key).limit(1), session)).first()
+    if item is None:
+        return None
+    if model is not None:
+        return item, Why(ServeSource.random, "random", None, model.version)
+    if _labelled_classes(session, project) < 2:
+        return item, Why(ServeSource.cold_start, "random")
+    return item, Why(ServeSource.random, "random")
+
+
+def _hold(session: Session, *, project: Project, item: Item, user: User, why: Why, now: datetime) -> Lease:
+    """Lease `item` to `user` (refreshing a lease they had) and drop others' expired leases on it."""
+    session.execute(delete(Lease).where(Lease.item_id == item.id, Lease.user_id != user.id,
+                                        Lease.expires_at <= now))
+    lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
+    if lease is None:
+        lease = Lease(project_id=project.id, item_id=item.id, user_id=user.id)
+        session.add(lease)
+    lease.served_at = now
+    lease.expires_at = _lease_expiry(now)
+    lease.source, lease.strategy, lease.score, lease.model_version = (
+        why.source, why.strategy, why.score, why.model_version)
+    session.flush()
+    return lease
+
+
+def next_item(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
+    """The item this user should label now, leased to them; None when nothing is left for them.
+
+    An item the user already holds comes back first, so a reload or a reconnect shows the same card.
+    """
+    now = now or utcnow()
+    answered_by_me = exists().where(Annotation.item_id == Item.id, Annotation.user_id == user.id)
+    held = session.execute(
+        select(Item, Lease).join(Lease, Lease.item_id == Item.id)
+        .where(Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now,
+               Item.state == ItemState.open, ~answered_by_me)
+        .order_by(Lease.served_at.desc()).limit(1)).first()
+    if held is not None:
+        item, lease = held
+        lease.expires_at = _lease_expiry(now)
+        return Served(item, lease)
+    chosen = _choose(session, project, user, now)
+    if chosen is None:
+        return None
+    item, why = chosen
+    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
+
+
+def _locked_item(session: Session, project: Project, item_id: int) -> Item:
+    item = session.scalars(select(Item).where(Item.id == item_id).with_for_update()).first()
+    if item is None or item.project_id != project.id:
+        raise NotFound(f"item {item_id} is not in this project")
+    return item
+
+
+def refresh_item(session: Session, *, project: Project, item: Item) -> None:
+    """Recompute an item's count, majority label (None on a tie) and state from its annotations."""
+    labels = session.scalars(select(Annotation.label).where(
+        Annotation.item_id == item.id, Annotation.skipped.is_(False))).all()
+    item.n_annotations = len(labels)
+    top = Counter(labels).most_common(2)
+    item.final_label = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else None
+    item.state = ItemState.done if item.n_annotations >= project.annotations_per_item else ItemState.open
+
+
+def _record(session: Session, *, project: Project, item: Item, user: User, label: str | None,
+            seconds_spent: float | None, now: datetime) -> tuple[Annotation, bool]:
+    """Save one answer (a label, or a skip when label is None). Returns (annotation, created)."""
+    item = _locked_item(session, project, item.id)
+    mine = session.scalar(select(Annotation).where(Annotation.item_id == item.id,
+                                                   Annotation.user_id == user.id))
+    if mine is not None:
+        if mine.label == label and mine.skipped == (label is None):
+            return mine, False  # the same answer again: a double submit, nothing to change
+        mine.label, mine.skipped, mine.updated_at = label, label is None, now
+        refresh_item(session, project=project, item=item)
+        maybe_queue_training(session, project=project)
+        return mine, False
+
+    lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
+    holding = lease is not None and lease.expires_at > now
+    if item.state == ItemState.done:
+        raise Conflict("this item already has all the annotations it needs; take the next one")
+    others = session.scalar(select(func.count()).select_from(Lease).where(
+        Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
+    if not holding and item.n_annotations + others >= project.annotations_per_item:
+        raise Conflict("this item is being labelled by another annotator (your lease on it expired); "
+                       "take the next one")
+    if seconds_spent is None and lease is not None:
+        seconds_spent = (now - lease.served_at).total_seconds()
+    if seconds_spent is not None:
+        seconds_spent = max(0.0, min(float(seconds_spent), MAX_SECONDS_SPENT))
+    why = Why(lease.source, lease.strategy, lease.score, lease.model_version) if lease else Why("direct")
+    annotation = Annotation(
+        project_id=project.id, item_id=item.id, user_id=user.id, label=label, skipped=label is None,
+        created_at=now, updated_at=now, seconds_spent=seconds_spent,
+        source=why.source, strategy=why.strategy, score=why.score, model_version=why.model_version)
+    session.add(annotation)
+    if lease is not None:
+        session.delete(lease)
+    session.flush()
+    refresh_item(session, project=project, item=item)
+    if label is not None:
+        maybe_queue_training(session, project=project)
+    return annotation, True
+
+
+def annotate(session: Session, *, project: Project, item: Item, user: User, label: str,
+             seconds_spent: float | None = None, now: datetime | None = None) -> tuple[Annotation, bool]:
+    """Record `label` for `item` by `user`; repeating the same submit changes nothing."""
+    if label not in project.labels:
+        raise InvalidInput(f"{label!r} is not a label of this project; use one of "
+                           + ", ".join(map(repr, project.labels)))
+    return _record(session, project=project, item=item, user=user, label=label,
+                   seconds_spent=seconds_spent, now=now or utcnow())
+
+
+def skip(session: Session, *, project: Project, item: Item, user: User,
+         now: datetime | None = None) -> tuple[Annotation, bool]:
+    """Record that `user` passed on `item`: it is not served to them again, others still get it."""
+    return _record(session, project=project, item=item, user=user, label=None,
+                   seconds_spent=None, now=now or utcnow())
+
+
+def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
+    """Take back the user's latest answer in the project; the item comes back to them, leased."""
+    now = now or utcnow()
+    last = session.scalars(select(Annotation).where(
+        Annotation.user_id == user.id, Annotation.project_id == project.id)
+        .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    item = _locked_item(session, project, last.item_id)
+    why = Why(last.source, last.strategy, last.score, last.model_version)
+    session.delete(last)
+    session.flush()
+    refresh_item(session, project=project, item=item)
+    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
+
+
+def recent_answers(session: Session, *, project: Project, user: User, limit: int = 5) -> list[tuple[Annotation, Item]]:
+    rows = session.execute(
+        select(Annotation, Item).join(Item, Item.id == Annotation.item_id)
+        .where(Annotation.user_id == user.id, Annotation.project_id == project.id)
+        .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(limit)).all()
+    return [(a, i) for a, i in rows]
+
+
+@dataclass
+class Progress:
+    mine_today: int
+    mine_total: int
+    project_done: int
+    project_remaining: int
+    project_total: int
+
+
+def progress(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Progress:
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = (select(func.count()).select_from(Annotation)
+            .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
+                   Annotation.skipped.is_(False)))
+    counts = dict(session.execute(select(Item.state, func.count()).where(Item.project_id == project.id)
+                                  .group_by(Item.state)).all())
+    done, remaining = counts.get(ItemState.done, 0), counts.get(ItemState.open, 0)
+    return Progress(
+        mine_today=session.scalar(mine.where(Annotation.created_at >= midnight)) or 0,
+        mine_total=session.scalar(mine) or 0,
+        project_done=done,
+        project_remaining=remaining,
+        project_total=done + remaining,
+    )

@@ -1,0 +1,101 @@
+"""create_app(): routers, static files, sessions and the error pages."""
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.v1 import router as api_router
+from app.auth.router import router as auth_router
+from app.config import Settings, get_settings
+from app.deps import LoginRequired
+from app.errors import DomainError
+from app.labeling.pages import router as labeling_router
+from app.pool.service import ImportRefused
+from app.projects.pages import router as projects_router
+from app.templating import is_htmx, render
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+log = logging.getLogger(__name__)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the upload limit before reading them (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"detail": f"The upload is larger than the limit of {self.max_bytes // (1024 * 1024)} MB."},
+                    status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_page(request: Request, status_code: int, message: str, errors: list[str] | None = None) -> Response:
+    block = "message" if is_htmx(request) else None
+    return render(request, "error.html", {"status_code": status_code, "message": message, "errors": errors or []},
+                  block=block, status_code=status_code)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="labelloop", version="0.1.0",
+                  description="Active-learning labelling: a model in the loop that never makes annotators wait.")
+    app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(), session_cookie="labelloop_session",
+                       max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.https_only)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(auth_router)
+    app.include_router(projects_router)
+    app.include_router(labeling_router)
+    app.include_router(api_router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired):
+        target = f"/login?next={request.url.path}"
+        if is_htmx(request):  # htmx would swap the login page into a fragment; send the browser there instead
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(ImportRefused)
+    async def _import_refused(request: Request, exc: ImportRefused):
+        if _wants_json(request):
+            return JSONResponse({"detail": "The file was not imported.", "errors": exc.errors}, status_code=422)
+        return _error_page(request, 422, "The file was not imported.", exc.errors)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError):
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+        return _error_page(request, exc.status_code, exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return _error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        if _wants_json(request):
+            return JSONResponse({"detail": "The request is not valid.", "errors": problems}, status_code=422)
+        return _error_page(request, 422, "The form is not valid.", problems)
+
+    return app

@@ -1,0 +1,28 @@
+"""All tables, imported here so Alembic and the app see one metadata."""
+
+from app.models._common import utcnow
+from app.models.annotation import Annotation, ServeSource
+from app.models.item import Item, ItemState
+from app.models.job import Job, JobStatus
+from app.models.lease import Lease
+from app.models.model_version import ModelVersion, RankingEntry
+from app.models.project import Project, ProjectKind
+from app.models.user import ApiToken, Role, User
+
+__all__ = [
+    "Annotation",
+    "ApiToken",
+    "Item",
+    "ItemState",
+    "Job",
+    "JobStatus",
+    "Lease",
+    "ModelVersion",
+    "Project",
+    "ProjectKind",
+    "RankingEntry",
+    "Role",
+    "ServeSource",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,37 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.models._common import utcnow
+
+
+class ItemState(StrEnum):
+    open = "open"  # still wants annotations
+    done = "done"  # has as many annotations as the project wants
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_items_project_external_id"),
+        # Serving without a model walks this index: a random permutation fixed at import.
+        Index("ix_items_project_state_shuffle", "project_id", "state", "shuffle_key"),
+        # Counting training labels after each submit stays an index-only scan.
+        Index("ix_items_project_final_label", "project_id", "final_label"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    # {"text": ...} for text pools, {"features": [...]} for tabular ones.
+    payload: Mapped[dict] = mapped_column(JSON)
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(10), default=ItemState.open)
+    n_annotations: Mapped[int] = mapped_column(Integer, default=0)
+    # The label training uses: the majority of the annotations, None on a tie or none yet.
+    final_label: Mapped[str | None] = mapped_column(String(200))
+    shuffle_key: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

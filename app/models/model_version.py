@@ -1,0 +1,50 @@
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from app.db import Base
+from app.models._common import utcnow
+
+
+class ModelVersion(Base):
+    """One retrain: what it learnt from, how it scored, the fitted pipeline, and its ranking."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_model_versions_project_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    n_labels: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[list[str]] = mapped_column(JSON)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    strategy: Mapped[str] = mapped_column(String(50))
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    score_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    n_ranked: Mapped[int] = mapped_column(Integer, default=0)
+    # joblib dump of the fitted scikit-learn pipeline (raw item data in, labels out).
+    artifact: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+
+class RankingEntry(Base):
+    """Position of an unlabelled item in a model version's ranking (rank 0 is served first)."""
+
+    __tablename__ = "ranking_entries"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)

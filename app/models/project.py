@@ -1,0 +1,37 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.models._common import utcnow
+
+
+class ProjectKind(StrEnum):
+    text = "text"
+    tabular = "tabular"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    strategy: Mapped[str] = mapped_column(String(50), default="margin")
+    strategy_params: Mapped[dict] = mapped_column(JSON, default=dict)
+    batch_size: Mapped[int] = mapped_column(Integer, default=10)
+    annotations_per_item: Mapped[int] = mapped_column(Integer, default=1)
+    # Tabular pools: the feature columns fixed by the first upload, in order.
+    feature_names: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The model version whose ranking is served. Swapping this one value publishes a new ranking.
+    current_model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL", use_alter=True)
+    )
+    # Training labels at which the next retrain is queued.
+    next_train_at: Mapped[int] = mapped_column(Integer, default=10)

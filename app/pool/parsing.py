@@ -1,0 +1,324 @@
+"""Reading pool files (CSV, JSONL, Parquet) into items, with errors that name line and column.
+
+The parser is a generator so an import can stream: it yields items as it reads, and collects
+problems in `errors` instead of stopping at the first one, so one upload reports several
+mistakes at once. The caller commits nothing unless `errors` is empty at the end.
+"""
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+MAX_ERRORS = 20
+MAX_FIELD_BYTES = 10 * 1024 * 1024
+csv.field_size_limit(MAX_FIELD_BYTES)
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+class UploadError(ValueError):
+    """The file cannot be imported; `errors` holds one sentence per problem."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class _TooManyErrors(Exception):
+    pass
+
+
+@dataclass
+class ParsedItem:
+    line: int
+    external_id: str | None
+    payload: dict
+    meta: dict
+
+
+@dataclass
+class ColumnPlan:
+    """Which columns of the file play which part; decided from the header or first record."""
+
+    id_column: str | None = None
+    text_column: str | None = None
+    feature_columns: list[str] = field(default_factory=list)
+    meta_columns: list[str] = field(default_factory=list)
+
+
+def detect_format(filename: str | None, declared: str | None = None) -> str:
+    if declared:
+        if declared not in FORMATS:
+            raise UploadError([f"unknown format {declared!r}: use csv, jsonl or parquet"])
+        return declared
+    name = (filename or "").lower()
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".tsv", ".txt")) or not name:
+        return "csv"
+    raise UploadError([f"cannot tell the format of {filename!r}: name it .csv, .jsonl or .parquet"])
+
+
+class PoolParser:
+    """Iterate over a pool file's items; look at `errors` and `plan` afterwards."""
+
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        *,
+        kind: str,
+        fmt: str,
+        text_column: str | None = None,
+        id_column: str | None = None,
+        feature_columns: list[str] | None = None,
+    ):
+        self.fileobj = fileobj
+        self.kind = kind
+        self.fmt = fmt
+        self.requested_text_column = text_column or None
+        self.requested_id_column = id_column or None
+        self.requested_features = list(feature_columns) if feature_columns else None
+        self.errors: list[str] = []
+        self.plan: ColumnPlan | None = None
+        self.columns: list[str] = []
+        self.rows_read = 0
+        self._seen_ids: dict[str, str] = {}
+        self._auto_features = False
+
+    # -- public -------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[ParsedItem]:
+        try:
+            records = {"csv": self._csv_records, "jsonl": self._jsonl_records,
+                       "parquet": self._parquet_records}[self.fmt]()
+            for where, line, record in records:
+                self.rows_read += 1
+                if self.plan is None:
+                    self.plan = self._plan(list(record))
+                    if self.plan is None:
+                        return
+                item = self._to_item(where, line, record)
+                if item is not None:
+                    yield item
+            if self.rows_read == 0 and not self.errors:
+                self._error("the file has no rows to import" if self.columns
+                            else "the file is empty")
+        except _TooManyErrors:
+            self.errors.append(f"stopped after {MAX_ERRORS} problems; fix these and upload again")
+
+    # -- readers: yield (where, line number, record dict) -------------------------------------
+    def _decoded_lines(self) -> Iterator[str]:
+        for lineno, raw in enumerate(self.fileobj, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._error(f"line {lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                            f"position {exc.start + 1}); save the file as UTF-8")
+                raise _TooManyErrors from None
+
+    def _csv_records(self) -> Iterator[tuple[str, int, dict]]:
+        lines = self._decoded_lines()
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            self._error(f"line 1: {exc}")
+            return
+        if not header or all(not h.strip() for h in header):
+            return
+        header = [h.strip() for h in header]
+        if not self._check_header(header, "line 1"):
+            return
+        self.columns = header
+        prev_end = reader.line_num
+        while True:
+            start = prev_end + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                self._error(f"line {start}: broken CSV ({exc}); check the quotes on this line")
+                raise _TooManyErrors from None  # the reader cannot resynchronise after this
+            prev_end = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if len(row) != len(header):
+                self._error(f"line {start}: expected {len(header)} fields, found {len(row)}")
+                continue
+            yield f"line {start}", start, dict(zip(header, row, strict=True))
+
+    def _jsonl_records(self) -> Iterator[tuple[str, int, dict]]:
+        for lineno, text in enumerate(self._decoded_lines(), 1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                self._error(f"line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(record, dict):
+                self._error(f"line {lineno}: expected a JSON object, found {type(record).__name__}")
+                continue
+            if not self.columns:
+                self.columns = list(record)
+            yield f"line {lineno}", lineno, record
+
+    def _parquet_records(self) -> Iterator[tuple[str, int, dict]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pfile = pq.ParquetFile(self.fileobj)
+        except (pa.ArrowInvalid, OSError) as exc:
+            self._error(f"not a readable Parquet file ({exc})")
+            return
+        header = [str(name) for name in pfile.schema_arrow.names]
+        if not self._check_header(header, "schema"):
+            return
+        self.columns = header
+        row_number = 0
+        for batch in pfile.iter_batches(batch_size=10_000):
+            for record in batch.to_pylist():
+                row_number += 1
+                yield f"row {row_number}", row_number, record
+
+    # -- planning and conversion --------------------------------------------------------------
+    def _check_header(self, header: list[str], where: str) -> bool:
+        ok = True
+        seen: set[str] = set()
+        for position, name in enumerate(header, 1):
+            if not name:
+                self._error(f"{where}: column {position} has no name")
+                ok = False
+            elif name in seen:
+                self._error(f"{where}: column {name!r} appears twice")
+                ok = False
+            seen.add(name)
+        return ok
+
+    def _plan(self, columns: list[str]) -> ColumnPlan | None:
+        plan = ColumnPlan()
+        missing = [c for c in [self.requested_id_column, self.requested_text_column,
+                               *(self.requested_features or [])] if c and c not in columns]
+        if missing:
+            self._error(f"column {', '.join(map(repr, missing))} not in the file; "
+                        f"it has {', '.join(map(repr, columns))}")
+            return None
+        plan.id_column = self.requested_id_column or ("id" if "id" in columns else None)
+        if self.kind == "text":
+            plan.text_column = self.requested_text_column or ("text" if "text" in columns else None)
+            if plan.text_column is None:
+                self._error("no text column: name it 'text' or choose one of "
+                            + ", ".join(map(repr, columns)))
+                return None
+        else:
+            plan.feature_columns = self.requested_features or []
+            self._auto_features = self.requested_features is None
+        taken = {plan.id_column, plan.text_column, *plan.feature_columns}
+        plan.meta_columns = [c for c in columns if c not in taken]
+        return plan
+
+    def _to_item(self, where: str, line: int, record: dict[str, Any]) -> ParsedItem | None:
+        plan = self.plan
+        assert plan is not None
+        problems_before = len(self.errors)
+        external_id = None
+        if plan.id_column is not None:
+            external_id = _as_text(record.get(plan.id_column))
+            if not external_id:
+                self._error(f"{where}, column {plan.id_column!r}: the id is empty")
+            elif len(external_id) > 200:
+                self._error(f"{where}, column {plan.id_column!r}: the id is longer than 200 characters")
+            elif external_id in self._seen_ids:
+                self._error(f"{where}, column {plan.id_column!r}: id {external_id!r} already used "
+                            f"on {self._seen_ids[external_id]}")
+            else:
+                self._seen_ids[external_id] = where
+        if self.kind == "text":
+            text = record.get(plan.text_column)
+            if not isinstance(text, str) or not text.strip():
+                self._error(f"{where}, column {plan.text_column!r}: the text is empty"
+                            if text in (None, "") or isinstance(text, str)
+                            else f"{where}, column {plan.text_column!r}: expected text, "
+                                 f"found {type(text).__name__}")
+                payload = {}
+            else:
+                payload = {"text": text}
+        else:
+            if self._auto_features:
+                self._choose_features(record)
+            values = []
+            for column in plan.feature_columns:
+                value = _as_number(record.get(column))
+                if isinstance(value, str):
+                    self._error(f"{where}, column {column!r}: {value}")
+                values.append(value)
+            payload = {"features": values}
+        if len(self.errors) > problems_before:
+            return None
+        meta = {c: record.get(c) for c in plan.meta_columns if record.get(c) not in (None, "")}
+        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta)
+
+    def _choose_features(self, first_record: dict) -> None:
+        """Without named features, the numeric columns of the first record are the features."""
+        plan = self.plan
+        assert plan is not None
+        self._auto_features = False
+        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column)]
+        plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)]
+        plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
+        if not plan.feature_columns:
+            self._error("no numeric feature columns found in the first row; name the feature columns")
+            raise _TooManyErrors
+
+    def _error(self, message: str) -> None:
+        self.errors.append(message)
+        if len(self.errors) >= MAX_ERRORS:
+            raise _TooManyErrors
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _as_number(value: Any) -> float | str:
+    """The value as a finite float, or a sentence saying why it is not one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "the value is empty"
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            return f"{shown!r} is not a number"
+    else:
+        return f"expected a number, found {type(value).__name__}"
+    if not math.isfinite(number):
+        return f"{value!r} is not a finite number (NaN and infinity cannot be features)"
+    return number
+
+
+def parse_all(data: bytes | Iterable[bytes], **kwargs) -> tuple[list[ParsedItem], PoolParser]:
+    """Parse a whole file held in memory (tests, small files); raise UploadError on problems."""
+    fileobj = io.BytesIO(data if isinstance(data, bytes) else b"".join(data))
+    parser = PoolParser(fileobj, **kwargs)
+    items = list(parser)
+    if parser.errors:
+        raise UploadError(parser.errors)
+    return items, parser

@@ -1,0 +1,91 @@
+"""Project pages: the list, creating a project, its overview and pool upload."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+
+from app.al import strategy_choices
+from app.deps import AdminPageUser, LeadPageUser, PageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect
+from app.labeling.service import current_model
+from app.pool.service import ImportRefused, import_pool
+from app.projects.schemas import ProjectCreate
+from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+@router.get("/projects")
+def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
+    projects = list_projects(session)
+    counts = project_counts(session, project_ids=[p.id for p in projects])
+    return render(request, "projects/list.html", {"projects": projects, "counts": counts}, user=user)
+
+
+def _form_defaults() -> dict:
+    return {"name": "", "kind": "text", "labels": "", "strategy": "margin", "batch_size": 10,
+            "annotations_per_item": 1, "description": ""}
+
+
+@router.get("/projects/new")
+def new_project_page(request: Request, user: AdminPageUser):
+    return render(request, "projects/new.html", {"form": _form_defaults(), "errors": [],
+                                                 "strategies": strategy_choices()}, user=user)
+
+
+@router.post("/projects/new")
+def new_project(request: Request, user: AdminPageUser, session: SessionDep,
+                name: Annotated[str, Form(max_length=500)], kind: Annotated[str, Form(max_length=20)],
+                labels: Annotated[str, Form(max_length=20_000)], strategy: Annotated[str, Form(max_length=50)],
+                batch_size: Annotated[str, Form(max_length=10)] = "10",
+                annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
+                description: Annotated[str, Form(max_length=5000)] = ""):
+    form = {"name": name, "kind": kind, "labels": labels, "strategy": strategy, "batch_size": batch_size,
+            "annotations_per_item": annotations_per_item, "description": description}
+    label_list = [part.strip() for part in labels.replace("\n", ",").split(",") if part.strip()]
+    try:
+        data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
+                             annotations_per_item=annotations_per_item, description=description)
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+        return render(request, "projects/new.html", {"form": form, "errors": errors,
+                                                     "strategies": strategy_choices()},
+                      user=user, status_code=422)
+    project = create_project(session, data=data, created_by=user)
+    return RedirectResponse(f"/projects/{project.id}", status_code=303)
+
+
+@router.get("/projects/{project_id}")
+def project_page(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep):
+    counts = project_counts(session, project_ids=[project.id])[project.id]
+    context = {
+        "project": project,
+        "counts": counts,
+        "models": model_versions(session, project_id=project.id, limit=20),
+        "jobs": recent_jobs(session, project_id=project.id),
+        "current": current_model(session, project),
+    }
+    if is_htmx(request) and request.headers.get("hx-target") == "status":  # the 5-second refresh
+        return render(request, "projects/detail.html", context, block="status", user=user)
+    return render(request, "projects/detail.html", context, user=user)
+
+
+@router.post("/projects/{project_id}/upload")
+def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                file: Annotated[UploadFile, File()],
+                text_column: Annotated[str, Form(max_length=200)] = "",
+                id_column: Annotated[str, Form(max_length=200)] = "",
+                feature_columns: Annotated[str, Form(max_length=20_000)] = ""):
+    features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
+    try:
+        result = import_pool(session, project=project, fileobj=file.file, filename=file.filename,
+                             text_column=text_column or None, id_column=id_column or None,
+                             feature_columns=features)
+    except ImportRefused as exc:
+        return render(request, "projects/upload_result.html",
+                      {"errors": exc.errors, "filename": file.filename, "result": None},
+                      user=user, status_code=422)
+    return render(request, "projects/upload_result.html",
+                  {"errors": [], "filename": file.filename, "result": result, "project": project}, user=user)

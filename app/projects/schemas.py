@@ -1,0 +1,72 @@
+"""Request and response shapes for projects."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.al import STRATEGIES
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["text", "tabular"]
+    labels: list[str] = Field(min_length=2, max_length=100)
+    strategy: str = "margin"
+    strategy_params: dict = Field(default_factory=dict)
+    batch_size: int = Field(default=10, ge=1, le=10_000)
+    annotations_per_item: int = Field(default=1, ge=1, le=20)
+    description: str = Field(default="", max_length=5000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the name is empty")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        cleaned = [label.strip() for label in labels]
+        if any(not label for label in cleaned):
+            raise ValueError("a label is empty")
+        if any(len(label) > 200 for label in cleaned):
+            raise ValueError("a label is longer than 200 characters")
+        duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"labels repeat: {', '.join(duplicates)}")
+        return cleaned
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+        return value
+
+
+class ProjectRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    kind: str
+    labels: list[str]
+    strategy: str
+    strategy_params: dict
+    batch_size: int
+    annotations_per_item: int
+    feature_names: list[str] | None
+    created_at: datetime
+
+
+class ProjectSummary(ProjectRead):
+    n_items: int
+    n_done: int
+    n_training_labels: int
+    current_model_version: int | None

@@ -1,0 +1,66 @@
+"""Creating and describing projects."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import Item, ItemState, Job, ModelVersion, Project, User
+from app.projects.schemas import ProjectCreate
+
+
+def create_project(session: Session, *, data: ProjectCreate, created_by: User | None) -> Project:
+    """A new, empty project; its first retrain is due after `batch_size` labels."""
+    from app.al import get_strategy
+
+    get_strategy(data.strategy, **data.strategy_params)  # refuse parameters the strategy does not take
+    project = Project(
+        name=data.name, description=data.description, kind=data.kind, labels=data.labels,
+        strategy=data.strategy, strategy_params=data.strategy_params, batch_size=data.batch_size,
+        annotations_per_item=data.annotations_per_item, next_train_at=data.batch_size,
+        created_by_id=created_by.id if created_by else None)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+@dataclass
+class ProjectCounts:
+    n_items: int
+    n_done: int
+    n_training_labels: int
+
+
+def project_counts(session: Session, *, project_ids: list[int]) -> dict[int, ProjectCounts]:
+    """Item counts for several projects in two grouped queries (no query per project)."""
+    result = {pid: ProjectCounts(0, 0, 0) for pid in project_ids}
+    if not project_ids:
+        return result
+    for pid, state, n in session.execute(
+            select(Item.project_id, Item.state, func.count()).where(Item.project_id.in_(project_ids))
+            .group_by(Item.project_id, Item.state)):
+        result[pid].n_items += n
+        if state == ItemState.done:
+            result[pid].n_done += n
+    for pid, n in session.execute(
+            select(Item.project_id, func.count()).where(Item.project_id.in_(project_ids),
+                                                        Item.final_label.is_not(None))
+            .group_by(Item.project_id)):
+        result[pid].n_training_labels = n
+    return result
+
+
+def model_versions(session: Session, *, project_id: int, limit: int | None = None) -> list[ModelVersion]:
+    stmt = select(ModelVersion).where(ModelVersion.project_id == project_id).order_by(ModelVersion.version.desc())
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def recent_jobs(session: Session, *, project_id: int, limit: int = 10) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.project_id == project_id)
+                                .order_by(Job.id.desc()).limit(limit)))

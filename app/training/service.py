@@ -1,0 +1,189 @@
+"""Retrain a project's model on its labels and re-rank its pool: the worker's one job.
+
+Database work happens in short transactions around the heavy part, so annotators keep being
+served (from the previous ranking) while the model fits and the pool is scored; the new
+ranking is written in chunks under a model version nobody serves yet and published by
+swapping one pointer on the project.
+"""
+
+import io
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import joblib
+import numpy as np
+from sklearn import __version__ as sklearn_version
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+from sqlalchemy import delete, func, insert, select, update
+
+from app.al import build_classifier, get_strategy
+from app.db import session_scope
+from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
+from app.training.features import pool_features
+
+log = logging.getLogger(__name__)
+
+RANKING_CHUNK = 20_000
+# Fitted pipelines are kept for the newest versions only; older ones keep metrics and ranking history.
+KEEP_ARTIFACTS = 3
+
+
+class TrainingError(Exception):
+    """A retrain that cannot succeed with the data as it is (shown to leads as the reason)."""
+
+
+@dataclass
+class TrainingResult:
+    model_version_id: int
+    version: int
+    n_labels: int
+    n_ranked: int
+
+
+def _labelled(session, project_id: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = session.execute(select(Item.id, Item.final_label).where(
+        Item.project_id == project_id, Item.final_label.is_not(None)).order_by(Item.id)).all()
+    return np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], dtype=object)
+
+
+def _open_ids(session, project_id: int) -> np.ndarray:
+    ids = session.scalars(select(Item.id).where(Item.project_id == project_id, Item.state == ItemState.open)
+                          .order_by(Item.id)).all()
+    return np.asarray(ids, dtype=np.int64)
+
+
+def cross_validated_metrics(classifier, X, y: np.ndarray, random_state: int = 0) -> dict:
+    """Accuracy and macro-F1 of out-of-fold predictions (up to 5 stratified folds).
+
+    A class with fewer examples than folds is left out of some training folds; the estimate is
+    then pessimistic for that class, which is the honest direction early on."""
+    _, counts = np.unique(y, return_counts=True)
+    folds = int(min(5, counts.max(), len(y) // 2))
+    if folds < 2 or len(counts) < 2:
+        return {}
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
+        try:
+            predicted = cross_val_predict(clone(classifier), X, y, cv=cv)
+        except ValueError:  # a training fold held a single class: no estimate yet
+            return {}
+    return {
+        "cv_folds": folds,
+        "cv_accuracy": float(accuracy_score(y, predicted)),
+        "cv_macro_f1": float(f1_score(y, predicted, average="macro")),
+    }
+
+
+def _dump(pipeline) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def load_pipeline(artifact: bytes):
+    """The fitted scikit-learn pipeline stored with a model version (raw items in, labels out)."""
+    return joblib.load(io.BytesIO(artifact))
+
+
+def train_and_rank(project_id: int) -> TrainingResult:
+    """Fit the project's model on its current labels, score the open pool and publish the ranking."""
+    started = time.perf_counter()
+    with session_scope(write=False) as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise TrainingError(f"project {project_id} no longer exists")
+        kind, strategy_name, params = project.kind, project.strategy, dict(project.strategy_params or {})
+        labelled_ids, y = _labelled(session, project_id)
+        open_ids = _open_ids(session, project_id)
+        features = pool_features(session, project)
+
+    classes = sorted(set(y.tolist()))
+    if len(classes) < 2:
+        raise TrainingError(f"only one label so far ({classes[0] if classes else 'none'}): "
+                            "a model needs examples of at least two labels")
+    X = features.X
+    X_train = X[features.rows_for(labelled_ids)]
+    classifier = build_classifier(kind)
+    classifier.fit(X_train, y)
+    metrics = {
+        "n_labels": int(len(y)),
+        "label_counts": {str(c): int((y == c).sum()) for c in classes},
+        "train_accuracy": float(accuracy_score(y, classifier.predict(X_train))),
+        **cross_validated_metrics(classifier, X_train, y),
+    }
+    train_seconds = time.perf_counter() - started
+
+    scoring_started = time.perf_counter()
+    strategy = get_strategy(strategy_name, random_state=len(y), **params)
+    X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
+    if X_pool is not None:
+        utilities = strategy.utilities(classifier, X_pool, X_train, y)
+        order = strategy.rank(utilities, X_pool)
+    else:
+        utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
+    score_seconds = time.perf_counter() - scoring_started
+    pipeline = Pipeline([("features", features.featurizer), ("classifier", classifier)])
+    metrics["library_versions"] = {"scikit-learn": sklearn_version, "numpy": np.__version__}
+
+    with session_scope() as session:
+        version = (session.scalar(select(func.max(ModelVersion.version))
+                                  .where(ModelVersion.project_id == project_id)) or 0) + 1
+        model = ModelVersion(
+            project_id=project_id, version=version, created_at=utcnow(), n_labels=int(len(y)),
+            classes=[str(c) for c in classifier.classes_], metrics=metrics, strategy=strategy_name,
+            train_seconds=train_seconds, score_seconds=score_seconds, n_ranked=int(len(order)),
+            artifact=_dump(pipeline))
+        session.add(model)
+        session.flush()
+        model_id = model.id
+
+    ranked_ids = open_ids[order] if len(order) else open_ids
+    ranked_scores = utilities[order] if len(order) else utilities
+    for start in range(0, len(ranked_ids), RANKING_CHUNK):
+        stop = start + RANKING_CHUNK
+        with session_scope() as session:
+            session.execute(insert(RankingEntry), [
+                {"model_version_id": model_id, "rank": start + offset, "item_id": int(item_id),
+                 "score": float(score)}
+                for offset, (item_id, score) in enumerate(zip(ranked_ids[start:stop], ranked_scores[start:stop],
+                                                              strict=True))])
+
+    with session_scope() as session:
+        project = session.get(Project, project_id)
+        previous = project.current_model_version_id
+        project.current_model_version_id = model_id
+    if previous is not None:
+        _drop_old_rankings(project_id, keep=model_id)
+    log.info("project %s: model v%s on %s labels, %s items ranked in %.2fs", project_id, version,
+             len(y), len(order), time.perf_counter() - started)
+    return TrainingResult(model_version_id=model_id, version=version, n_labels=int(len(y)),
+                          n_ranked=int(len(order)))
+
+
+def _drop_old_rankings(project_id: int, *, keep: int) -> None:
+    """Delete superseded rankings in chunks (short write transactions) and old artifacts."""
+    with session_scope(write=False) as session:
+        old_ids = session.scalars(select(ModelVersion.id).where(
+            ModelVersion.project_id == project_id, ModelVersion.id != keep)
+            .order_by(ModelVersion.id.desc())).all()
+    for model_id in old_ids:
+        while True:
+            with session_scope() as session:
+                ranks = session.scalars(select(RankingEntry.rank).where(RankingEntry.model_version_id == model_id)
+                                        .order_by(RankingEntry.rank).limit(RANKING_CHUNK)).all()
+                if not ranks:
+                    break
+                session.execute(delete(RankingEntry).where(RankingEntry.model_version_id == model_id,
+                                                           RankingEntry.rank <= ranks[-1]))
+    stale = old_ids[KEEP_ARTIFACTS - 1:]
+    if stale:
+        with session_scope() as session:
+            session.execute(update(ModelVersion).where(ModelVersion.id.in_(stale),
+                                                       ModelVersion.artifact.is_not(None))
+                            .values(artifact=None))

@@ -1,0 +1,63 @@
+"""Users and their API tokens."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, Role, User, utcnow
+from app.security import DUMMY_PASSWORD_HASH, hash_api_token, hash_password, new_api_token, verify_password
+
+
+class UserExists(ValueError):
+    pass
+
+
+def create_user(session: Session, *, username: str, password: str, role: str) -> User:
+    """A new active user with an argon2-hashed password."""
+    username = username.strip()
+    if not username:
+        raise ValueError("the username is empty")
+    if role not in Role.__members__:
+        raise ValueError(f"unknown role {role!r}; choose admin, lead or annotator")
+    if len(password) < 8:
+        raise ValueError("the password needs at least 8 characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExists(f"a user named {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role, is_active=True)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (in constant time either way)."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        verify_password(DUMMY_PASSWORD_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def issue_api_token(session: Session, *, user: User, name: str = "token") -> str:
+    """Create a token for `user` and return it in clear; only its hash is kept."""
+    token = new_api_token()
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_api_token(token), prefix=token[:10]))
+    session.flush()
+    return token
+
+
+def live_token(session: Session, *, token: str) -> ApiToken | None:
+    """The token row, if the token is known, not revoked, and its user is active."""
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
+    )
+    if row is None or not row.user.is_active:
+        return None
+    return row
+
+
+def touch_token(session: Session, *, token_id: int) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()

@@ -1,0 +1,135 @@
+"""The background worker: claim retrain jobs from the job table and run them.
+
+A claim is one short write transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL, and on SQLite
+the write lock that BEGIN IMMEDIATE takes. A job whose worker stops sending heartbeats (killed,
+machine gone) goes back to the queue; training is safe to repeat, since it only adds a model
+version and swaps the served ranking.
+"""
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from datetime import timedelta
+
+from sqlalchemy import delete, exists, select, update
+
+from app.config import get_settings
+from app.db import session_scope
+from app.models import Job, JobStatus, Lease, utcnow
+from app.training.service import TrainingError, train_and_rank
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def requeue_stale_jobs() -> int:
+    """Put back jobs whose worker went silent; give up on a job after too many attempts."""
+    settings = get_settings()
+    cutoff = utcnow() - timedelta(seconds=settings.job_stale_seconds)
+    with session_scope() as session:
+        stale = session.scalars(select(Job).where(Job.status == JobStatus.running,
+                                                  Job.heartbeat_at < cutoff)).all()
+        for job in stale:
+            if job.attempts >= settings.job_max_attempts:
+                job.status, job.finished_at = JobStatus.failed, utcnow()
+                job.error = f"the worker stopped responding {job.attempts} times while running this job"
+            else:
+                job.status, job.worker_id = JobStatus.queued, None
+        return len(stale)
+
+
+def claim_next_job(worker_id: str) -> int | None:
+    """Mark the oldest runnable job as ours and return its id (None when there is nothing to do).
+
+    A project's jobs run one at a time, so two workers never train the same project at once.
+    """
+    running = Job.__table__.alias("running")
+    busy = exists().where(running.c.project_id == Job.project_id, running.c.status == JobStatus.running)
+    with session_scope() as session:
+        stmt = (select(Job).where(Job.status == JobStatus.queued, ~busy).order_by(Job.id).limit(1)
+                .with_for_update(skip_locked=True))
+        job = session.scalars(stmt).first()
+        if job is None:
+            return None
+        now = utcnow()
+        job.status, job.worker_id, job.started_at, job.heartbeat_at = JobStatus.running, worker_id, now, now
+        job.attempts += 1
+        return job.id
+
+
+def _heartbeat(job_id: int, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            with session_scope() as session:
+                session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.running)
+                                .values(heartbeat_at=utcnow()))
+        except Exception:  # a missed beat is harmless; the next one retries
+            log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+
+
+def run_job(job_id: int) -> None:
+    """Run one claimed job and record how it ended."""
+    with session_scope(write=False) as session:
+        job = session.get(Job, job_id)
+        project_id = job.project_id
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
+    beat.start()
+    status, error, model_version_id = JobStatus.done, None, None
+    try:
+        result = train_and_rank(project_id)
+        model_version_id = result.model_version_id
+    except TrainingError as exc:
+        status, error = JobStatus.failed, str(exc)
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        status = JobStatus.failed
+        error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=5))
+    finally:
+        stop.set()
+        beat.join()
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            status=status, error=error, finished_at=utcnow(), model_version_id=model_version_id))
+
+
+def drop_expired_leases() -> None:
+    with session_scope() as session:
+        session.execute(delete(Lease).where(Lease.expires_at < utcnow() - timedelta(hours=1)))
+
+
+def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> int:
+    """Work until stopped (SIGTERM/SIGINT or `stop`); with `once`, until the queue is empty.
+
+    Returns the number of jobs run.
+    """
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    name, done, last_sweep = worker_name(), 0, 0.0
+    poll = get_settings().worker_poll_seconds
+    log.info("worker %s started", name)
+    while not stop.is_set():
+        if time.monotonic() - last_sweep > 30:
+            requeue_stale_jobs()
+            drop_expired_leases()
+            last_sweep = time.monotonic()
+        job_id = claim_next_job(name)
+        if job_id is None:
+            if once:
+                break
+            stop.wait(poll)
+            continue
+        run_job(job_id)
+        done += 1
+    log.info("worker %s stopped after %s jobs", name, done)
+    return done

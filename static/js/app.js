@@ -1,0 +1,56 @@
+// Keyboard shortcuts for the labelling page, upload progress, and a banner when the server is unreachable.
+(function () {
+  "use strict";
+
+  let answering = false;
+
+  function typingInField(event) {
+    const t = event.target;
+    return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  }
+
+  document.addEventListener("keydown", function (event) {
+    const page = document.querySelector(".label-page");
+    if (!page || typingInField(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+    const help = document.getElementById("help");
+    if (event.key === "?") {
+      event.preventDefault();
+      if (help.open) help.close(); else help.showModal();
+      return;
+    }
+    if (help && help.open) return;
+    const key = event.key === "Backspace" ? "u" : event.key.toLowerCase();
+    // One answer at a time: a key pressed while the previous answer is on its way is ignored,
+    // so a held or doubled key never answers the next card by accident.
+    if (answering || event.repeat) return;
+    const work = document.getElementById("work");
+    const button = work.querySelector('[data-key="' + CSS.escape(key) + '"]');
+    if (!button) return;
+    event.preventDefault();
+    button.classList.add("pressed");
+    answering = true;
+    // htmx.ajax rather than button.click(): htmx wires up swapped-in buttons only after its settle
+    // delay, and a fast annotator's key must not fall into that gap.
+    htmx.ajax("POST", button.getAttribute("hx-post"), {source: button, target: "#work", swap: "innerHTML"})
+      .finally(function () { answering = false; });
+  });
+
+  document.addEventListener("click", function (event) {
+    const trigger = event.target.closest('[data-action="help"]');
+    if (trigger) document.getElementById("help").showModal();
+  });
+
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    const bar = document.getElementById("upload-progress");
+    if (!bar || !event.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+  });
+
+  const banner = () => document.getElementById("connection-error");
+  document.addEventListener("htmx:sendError", function () { banner().hidden = false; });
+  document.addEventListener("htmx:responseError", function () { banner().hidden = false; });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) banner().hidden = true;
+  });
+})();

@@ -1,0 +1,69 @@
+"""An annotator logs in and labels with the keyboard alone in real Chromium."""
+
+import pytest
+
+from app.db import session_scope
+from app.pool.service import import_pool
+from app.projects.schemas import ProjectCreate
+from app.projects.service import create_project
+from app.users.service import create_user
+from tests.data import rotten_tomatoes, to_csv
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def project_for_annotator(live_server):
+    import io
+
+    with session_scope() as session:
+        admin = create_user(session, username="boss", password="password-123", role="admin")
+        create_user(session, username="ann", password="password-123", role="annotator")
+        project = create_project(session, created_by=admin, data=ProjectCreate(
+            name="Reviews", kind="text", labels=["fresh", "rotten", "plot"], batch_size=10))
+        rows = rotten_tomatoes(50) + [{"id": "evil", "text": "<script>alert(1)</script>", "category": "plot",
+                                       "movie": "x"}]
+        import_pool(session, project=project, fileobj=io.BytesIO(to_csv(rows, ["id", "text"])), filename="p.csv")
+        return project.id
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/login")
+    page.keyboard.type(username)  # the username field has focus
+    page.keyboard.press("Tab")
+    page.keyboard.type("password-123")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base_url}/projects")
+
+
+def test_keyboard_labelling_moves_the_progress_count(page, live_server, project_for_annotator, artifacts):
+    base = live_server.url
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    mine = page.locator("#mine-total")
+    assert mine.inner_text() == "0"
+    seen = []
+    for n, key in enumerate(["1", "2", "3"], start=1):
+        seen.append(page.locator("#card").get_attribute("data-item"))
+        page.keyboard.press(key)
+        try:
+            page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'", timeout=10_000)
+        except Exception:
+            page.screenshot(path=str(artifacts / "label-page-failure.png"))
+            raise
+        page.wait_for_function("!document.getElementById('work').classList.contains('htmx-request')")
+    assert len(set(seen)) == 3
+    assert page.locator("#project-done").inner_text() == "3"
+    assert page.locator(".recent li").count() == 3
+    assert page.url.endswith(f"/projects/{project_for_annotator}/label")  # swapped in place, never reloaded
+
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '2'")
+    assert page.locator("#card").get_attribute("data-item") == seen[-1]
+    page.screenshot(path=str(artifacts / "label-page.png"))
+    assert dialogs == []  # no item text ran as script

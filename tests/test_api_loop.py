@@ -1,0 +1,172 @@
+"""The whole loop through HTTP: upload, label, retrain in the worker, serve from the ranking."""
+
+from sqlalchemy import func, select
+
+from app.db import session_scope
+from app.models import Item
+from tests.conftest import run_worker_until_idle
+from tests.data import rotten_tomatoes, to_csv
+
+
+def create_text_project(api, **overrides) -> dict:
+    body = {"name": "Reviews", "kind": "text", "labels": ["fresh", "rotten", "plot"], "strategy": "margin",
+            "batch_size": 10, **overrides}
+    response = api.post("/api/v1/projects", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def item_count(project_id: int) -> int:
+    with session_scope(write=False) as session:
+        return session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project_id))
+
+
+def test_upload_label_retrain_and_rerank(users):
+    _, admin_token = users.create("admin", "admin")
+    _, annotator_token = users.create("ann", "annotator")
+    admin, annotator = users.api(admin_token), users.api(annotator_token)
+
+    project = create_text_project(admin)
+    rows = rotten_tomatoes(300)
+    gold = {r["id"]: r["category"] for r in rows}
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.csv", to_csv(rows, ["id", "text", "movie"]), "text/csv")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["imported"] == 300 and upload.json()["meta_columns"] == ["movie"]
+
+    served = []
+    for n in range(30):
+        nxt = annotator.get(f"/api/v1/projects/{project['id']}/next")
+        assert nxt.status_code == 200, nxt.text
+        item = nxt.json()
+        served.append(item)
+        answer = annotator.post(f"/api/v1/items/{item['id']}/annotations",
+                                json={"label": gold[item["external_id"]]})
+        assert answer.status_code == 201, answer.text
+        if (n + 1) % 10 == 0:
+            run_worker_until_idle()  # the worker retrains between batches, as it would in the background
+
+    models = admin.get(f"/api/v1/projects/{project['id']}/models").json()
+    assert [m["n_labels"] for m in models] == [30, 20, 10]
+    assert models[0]["is_current"] and "cv_accuracy" in models[0]["metrics"]
+
+    first = served[0]["why"]
+    assert first["source"] in ("cold_start", "random") and first["model_version"] is None
+    later = [s["why"] for s in served[10:]]
+    assert all(w["source"] == "ranking" for w in later)
+    assert all(w["strategy"] == "margin" and w["model_version"] >= 1 and 0 <= w["score"] <= 1 for w in later)
+    # Margin serves the most uncertain first: scores of consecutive items of one ranking do not rise.
+    v1 = [w["score"] for w in later if w["model_version"] == 1]
+    assert v1 == sorted(v1, reverse=True)
+
+    nxt = annotator.get(f"/api/v1/projects/{project['id']}/next").json()
+    assert nxt["why"]["source"] == "ranking" and nxt["why"]["model_version"] == models[0]["version"]
+
+
+def test_annotation_records_why_and_time(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin)
+    admin.post(f"/api/v1/projects/{project['id']}/items",
+               files={"file": ("p.jsonl", b'{"text": "a"}\n{"text": "b"}\n', "application/jsonl")})
+    item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+    answer = admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "plot", "seconds_spent": 3.5})
+    body = answer.json()
+    assert answer.status_code == 201
+    assert body["seconds_spent"] == 3.5 and body["why"]["source"] == "cold_start"
+
+
+def test_broken_upload_imports_nothing(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin)
+    good = to_csv(rotten_tomatoes(20), ["id", "text"])
+    assert admin.post(f"/api/v1/projects/{project['id']}/items",
+                      files={"file": ("ok.csv", good, "text/csv")}).status_code == 201
+    # 6,000 good rows first (more than one insert chunk), then a broken line: none of them may stay.
+    rows = [f"x{i},text number {i}" for i in range(6000)] + ['bad,"unterminated']
+    bad = ("id,text\n" + "\n".join(rows) + "\n").encode()
+    response = admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("bad.csv", bad, "text/csv")})
+    assert response.status_code == 422
+    assert response.json()["errors"][0].startswith("line 6002: broken CSV")
+    assert item_count(project["id"]) == 20
+
+
+def test_ids_already_in_the_project_refuse_the_file(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin)
+    upload = lambda body: admin.post(f"/api/v1/projects/{project['id']}/items",  # noqa: E731
+                                     files={"file": ("p.csv", body, "text/csv")})
+    assert upload(b"id,text\na,one\nb,two\n").status_code == 201
+    response = upload(b"id,text\nc,three\na,again\n")
+    assert response.status_code == 422
+    assert response.json()["errors"] == ["line 3: id 'a' is already in this project"]
+    assert item_count(project["id"]) == 2
+
+
+def test_unknown_label_is_refused(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin)
+    admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("p.csv", b"text\na\n", "text/csv")})
+    item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+    response = admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "meh"})
+    assert response.status_code == 422 and "'meh' is not a label of this project" in response.json()["detail"]
+
+
+def test_next_is_204_when_the_pool_is_done(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin)
+    admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("p.csv", b"text\na\n", "text/csv")})
+    item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+    admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "fresh"})
+    assert admin.get(f"/api/v1/projects/{project['id']}/next").status_code == 204
+
+
+def test_tabular_project_trains_scaled_logistic_regression(users):
+    from sklearn.datasets import load_iris
+
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, kind="tabular", labels=["setosa", "versicolor", "virginica"],
+                                  strategy="entropy")
+    iris = load_iris()
+    lines = ["id,sepal_length,sepal_width,petal_length,petal_width"]
+    lines += [f"i{n}," + ",".join(str(v) for v in row) for n, row in enumerate(iris.data)]
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("iris.csv", "\n".join(lines).encode(), "text/csv")})
+    assert upload.json()["feature_columns"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    for _ in range(12):
+        item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+        label = iris.target_names[iris.target[int(item["external_id"][1:])]]
+        assert admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).status_code == 201
+    run_worker_until_idle()
+    models = admin.get(f"/api/v1/projects/{project['id']}/models").json()
+    assert len(models) == 1 and models[0]["strategy"] == "entropy" and models[0]["n_ranked"] == 138
+    nxt = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+    assert nxt["why"]["source"] == "ranking" and nxt["data"]["features"] and len(nxt["data"]["features"]) == 4
+
+
+def test_api_needs_a_valid_token(client, users):
+    assert client.get("/api/v1/projects").status_code == 401
+    assert client.get("/api/v1/projects", headers={"Authorization": "Bearer nope"}).status_code == 401
+    _, token = users.create("ann", "annotator")
+    api = users.api(token)
+    assert api.get("/api/v1/projects").status_code == 200
+    refused = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"]})
+    assert refused.status_code == 403
+
+
+def test_project_validation_errors_are_422(users):
+    _, token = users.create("admin", "admin")
+    api = users.api(token)
+    for body in ({"name": "x", "kind": "text", "labels": ["a"]},
+                 {"name": "x", "kind": "audio", "labels": ["a", "b"]},
+                 {"name": "x", "kind": "text", "labels": ["a", "a"]},
+                 {"name": "x", "kind": "text", "labels": ["a", "b"], "strategy": "psychic"},
+                 {"name": " ", "kind": "text", "labels": ["a", "b"]}):
+        assert api.post("/api/v1/projects", json=body).status_code == 422, body
+    assert api.post("/api/v1/projects", content=b"{not json", headers={"content-type": "application/json"}
+                    ).status_code == 422

@@ -1,0 +1,144 @@
+"""Serving, leases, double submits, skip and undo, through the API."""
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from app.db import session_scope
+from app.models import Annotation, Lease, utcnow
+
+
+def setup_project(users, n_items=5, **project):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    body = {"name": "P", "kind": "text", "labels": ["yes", "no"], **project}
+    pid = admin.post("/api/v1/projects", json=body).json()["id"]
+    pool = "text\n" + "".join(f"item {i}\n" for i in range(n_items))
+    assert admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")}
+                      ).status_code == 201
+    return admin, pid
+
+
+def annotator(users, name):
+    return users.api(users.create(name, "annotator")[1])
+
+
+def test_a_leased_item_is_not_served_to_anyone_else(users):
+    admin, pid = setup_project(users, n_items=3)
+    a, b = annotator(users, "a"), annotator(users, "b")
+    seen = {a.get(f"/api/v1/projects/{pid}/next").json()["id"], b.get(f"/api/v1/projects/{pid}/next").json()["id"],
+            admin.get(f"/api/v1/projects/{pid}/next").json()["id"]}
+    assert len(seen) == 3
+    assert annotator(users, "c").get(f"/api/v1/projects/{pid}/next").status_code == 204
+
+
+def test_asking_again_returns_the_item_already_held(users):
+    _, pid = setup_project(users)
+    a = annotator(users, "a")
+    first = a.get(f"/api/v1/projects/{pid}/next").json()
+    again = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert first["id"] == again["id"] and first["why"] == again["why"]
+
+
+def test_an_expired_lease_returns_the_item_to_the_queue(users):
+    _, pid = setup_project(users, n_items=1)
+    a, b = annotator(users, "a"), annotator(users, "b")
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert b.get(f"/api/v1/projects/{pid}/next").status_code == 204
+    with session_scope() as session:
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
+    # a's late answer on the item b now holds is refused with a reason, and nothing is recorded for a
+    late = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
+    assert late.status_code == 409 and "another annotator" in late.json()["detail"]
+    assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"}).status_code == 201
+
+
+def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):
+    _, pid = setup_project(users, n_items=1)
+    a = annotator(users, "a")
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    with session_scope() as session:
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
+
+
+def test_double_submit_creates_one_annotation_and_a_change_updates_it(users):
+    _, pid = setup_project(users)
+    a = annotator(users, "a")
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    first = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
+    second = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    changed = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"})
+    assert changed.status_code == 200 and changed.json()["label"] == "no"
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Annotation.label)).all() == ["no"]
+
+
+def test_a_completed_item_refuses_another_annotator(users):
+    _, pid = setup_project(users, n_items=2)
+    a, b = annotator(users, "a"), annotator(users, "b")
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
+    refused = b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"})
+    assert refused.status_code == 409 and "already has all the annotations" in refused.json()["detail"]
+
+
+def test_skip_is_not_served_again_to_the_same_person_but_is_to_others(users):
+    _, pid = setup_project(users, n_items=1)
+    a, b = annotator(users, "a"), annotator(users, "b")
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    skipped = a.post(f"/api/v1/items/{item['id']}/skip")
+    assert skipped.status_code == 201 and skipped.json()["skipped"] and skipped.json()["label"] is None
+    assert a.get(f"/api/v1/projects/{pid}/next").status_code == 204
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
+
+
+def test_undo_brings_the_item_back_first(users):
+    _, pid = setup_project(users, n_items=5)
+    a = annotator(users, "a")
+    first = a.get(f"/api/v1/projects/{pid}/next").json()
+    a.post(f"/api/v1/items/{first['id']}/annotations", json={"label": "yes"})
+    second = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert second["id"] != first["id"]
+    undone = a.post(f"/api/v1/projects/{pid}/undo")
+    assert undone.status_code == 200 and undone.json()["id"] == first["id"]
+    assert a.get(f"/api/v1/projects/{pid}/next").json()["id"] == first["id"]
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Annotation)).all() == []
+    a.post(f"/api/v1/items/{first['id']}/annotations", json={"label": "no"})
+    assert a.get(f"/api/v1/projects/{pid}/next").json()["id"] == second["id"]
+    assert annotator(users, "b").post(f"/api/v1/projects/{pid}/undo").status_code == 204
+
+
+def test_several_annotations_per_item_go_to_different_people(users):
+    _, pid = setup_project(users, n_items=1, annotations_per_item=2)
+    a, b, c = annotator(users, "a"), annotator(users, "b"), annotator(users, "c")
+    item_a = a.get(f"/api/v1/projects/{pid}/next").json()
+    item_b = b.get(f"/api/v1/projects/{pid}/next").json()
+    assert item_a["id"] == item_b["id"]
+    assert c.get(f"/api/v1/projects/{pid}/next").status_code == 204  # two leases fill both places
+    a.post(f"/api/v1/items/{item_a['id']}/annotations", json={"label": "yes"})
+    assert a.get(f"/api/v1/projects/{pid}/next").status_code == 204  # never twice to the same person
+    b.post(f"/api/v1/items/{item_b['id']}/annotations", json={"label": "yes"})
+    assert c.get(f"/api/v1/projects/{pid}/next").status_code == 204  # complete
+
+
+def test_majority_label_and_ties(users):
+    from app.models import Item
+
+    _, pid = setup_project(users, n_items=1, annotations_per_item=3, labels=["yes", "no"])
+    people = [annotator(users, n) for n in "abc"]
+    item = people[0].get(f"/api/v1/projects/{pid}/next").json()
+    for person, label in zip(people[:2], ["yes", "no"], strict=True):
+        person.get(f"/api/v1/projects/{pid}/next")
+        person.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label})
+    with session_scope(write=False) as session:
+        assert session.get(Item, item["id"]).final_label is None  # a tie trains nothing
+    people[2].get(f"/api/v1/projects/{pid}/next")
+    people[2].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"})
+    with session_scope(write=False) as session:
+        stored = session.get(Item, item["id"])
+        assert (stored.final_label, stored.state, stored.n_annotations) == ("no", "done", 3)

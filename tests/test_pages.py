@@ -1,0 +1,182 @@
+"""Browser pages through HTTP: login, roles, CSRF, project creation, upload and the htmx label flow."""
+
+import re
+
+import pytest
+
+from tests.data import rotten_tomatoes, to_csv
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'"X-CSRF-Token": "([^"]+)"', html)
+    return match.group(1)
+
+
+def login(client, username, password="password-123"):
+    page = client.get("/login")
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": csrf_of(page.text), "next": "/projects"},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/projects").text)
+
+
+def test_pages_redirect_to_login_when_signed_out(client):
+    response = client.get("/projects", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/projects"
+    htmx = client.post("/projects/1/undo", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert htmx.status_code in (401, 403)
+
+
+def test_wrong_password_is_refused(client, users):
+    users.create("ann", "annotator")
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "ann", "password": "wrong-password",
+                                           "csrf_token": csrf_of(page.text)})
+    assert response.status_code == 401 and "Wrong username or password" in response.text
+
+
+def test_login_without_csrf_token_is_refused(client, users):
+    users.create("ann", "annotator")
+    client.get("/login")
+    response = client.post("/login", data={"username": "ann", "password": "password-123"})
+    assert response.status_code == 403
+
+
+def test_login_next_cannot_leave_the_site(client, users):
+    users.create("ann", "annotator")
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "ann", "password": "password-123",
+                                           "csrf_token": csrf_of(page.text), "next": "https://evil.example/"},
+                           follow_redirects=False)
+    assert response.headers["location"] == "/projects"
+
+
+def test_admin_creates_a_project_and_uploads_a_pool(client, users):
+    users.create("boss", "admin")
+    token = login(client, "boss")
+    bad = client.post("/projects/new", data={"name": "R", "kind": "text", "labels": "only-one",
+                                             "strategy": "margin", "csrf_token": token})
+    assert bad.status_code == 422 and "labels" in bad.text
+    created = client.post("/projects/new", data={"name": "Reviews", "kind": "text", "labels": "fresh, rotten, plot",
+                                                 "strategy": "entropy", "batch_size": "5", "csrf_token": token},
+                          follow_redirects=False)
+    assert created.status_code == 303
+    url = created.headers["location"]
+    overview = client.get(url)
+    assert overview.status_code == 200 and "Upload items" in overview.text and "strategy entropy" in overview.text
+    rows = rotten_tomatoes(40)
+    upload = client.post(f"{url}/upload", files={"file": ("pool.csv", to_csv(rows, ["id", "text"]), "text/csv")},
+                         headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert upload.status_code == 200 and "Imported <strong>40</strong>" in upload.text
+    broken = client.post(f"{url}/upload", files={"file": ("bad.csv", b"id,text\n1,a,b\n", "text/csv")},
+                         headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert broken.status_code == 422 and "line 2: expected 2 fields, found 3" in broken.text
+    assert "nothing of it was kept" in broken.text
+
+
+def test_annotator_cannot_open_admin_or_lead_pages(client, users):
+    users.create("boss", "admin")
+    users.create("ann", "annotator")
+    login(client, "boss")
+    # make a project as admin, then switch to the annotator
+    token = csrf_of(client.get("/projects/new").text)
+    client.post("/projects/new", data={"name": "P", "kind": "text", "labels": "a,b", "strategy": "margin",
+                                       "csrf_token": token})
+    client.cookies.clear()
+    token = login(client, "ann")
+    assert client.get("/projects/new").status_code == 403
+    assert client.get("/projects/1").status_code in (403, 404)
+    assert client.post("/projects/new", data={"name": "x", "kind": "text", "labels": "a,b", "strategy": "margin",
+                                              "csrf_token": token}).status_code == 403
+    assert client.get("/projects").status_code == 200
+
+
+@pytest.fixture
+def labelling_session(client, users):
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["good", "bad"]}).json()["id"]
+    pool = 'id,text,source\n1,<script>alert(1)</script>,web\n2,second item,web\n3,third item,web\n'
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
+    users.create("ann", "annotator")
+    token = login(client, "ann")
+    return client, pid, token
+
+
+def test_label_page_shows_a_card_with_keys_and_escapes_item_text(labelling_session):
+    client, pid, _ = labelling_session
+    page = client.get(f"/projects/{pid}/label")
+    assert page.status_code == 200
+    assert '<kbd>1</kbd> good' in page.text and '<kbd>2</kbd> bad' in page.text and '<kbd>s</kbd> Skip' in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    # whichever item came first, the hostile one is shown as text once it is served
+    for _ in range(3):
+        if "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text:
+            break
+        item = re.search(r'data-item="(\d+)"', page.text).group(1)
+        page = client.post(f"/projects/{pid}/items/{item}/skip", headers={
+            "HX-Request": "true", "X-CSRF-Token": csrf_of(client.get(f"/projects/{pid}/label").text)})
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session):
+    client, pid, token = labelling_session
+    page = client.get(f"/projects/{pid}/label")
+    first = re.search(r'data-item="(\d+)"', page.text).group(1)
+    response = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"},
+                           headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert response.status_code == 200
+    assert "<html" not in response.text  # a fragment, not a page
+    assert re.search(r'id="mine-total">1<', response.text)
+    second = re.search(r'data-item="(\d+)"', response.text).group(1)
+    assert second != first
+    undo = client.post(f"/projects/{pid}/undo", headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert f'data-item="{first}"' in undo.text and "taken back" in undo.text
+    assert re.search(r'id="mine-total">0<', undo.text)
+
+
+def test_htmx_post_without_csrf_is_refused(labelling_session):
+    client, pid, _ = labelling_session
+    page = client.get(f"/projects/{pid}/label")
+    item = re.search(r'data-item="(\d+)"', page.text).group(1)
+    response = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 403
+
+
+def test_label_conflict_is_explained_and_the_page_carries_on(labelling_session, users):
+    client, pid, token = labelling_session
+    page = client.get(f"/projects/{pid}/label")
+    item = re.search(r'data-item="(\d+)"', page.text).group(1)
+    response = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "nonsense"},
+                           headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert response.status_code == 200 and "is not a label of this project" in response.text
+    assert 'data-item="' in response.text
+
+
+def test_lead_sees_the_project_overview_with_models_and_jobs(client, users):
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    users.create("lead", "lead")
+    login(client, "lead")
+    page = client.get(f"/projects/{pid}")
+    assert page.status_code == 200 and "Model versions" in page.text and "Upload items" not in page.text
+    status = client.get(f"/projects/{pid}", headers={"HX-Request": "true", "HX-Target": "status"})
+    assert status.status_code == 200 and "<html" not in status.text and "Training jobs" in status.text
+
+
+def test_unknown_pages_are_friendly_404s(client, users):
+    users.create("ann", "annotator")
+    login(client, "ann")
+    response = client.get("/projects/999/label")
+    assert response.status_code == 404 and "There is no project 999" in response.text
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_logout_ends_the_session(client, users):
+    users.create("ann", "annotator")
+    token = login(client, "ann")
+    assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert client.get("/projects", follow_redirects=False).status_code == 303
