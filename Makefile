@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-sqlite test-postgres install install-test chromium worker demo bench clean
+.PHONY: run test test-sqlite test-postgres install install-test chromium postgres worker demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +27,24 @@ install-test: $(VENV)/.installed-test
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# A PostgreSQL server for the second pass of the suite (the tests start a throwaway cluster).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
 ## make run: migrate, load the demo project, start web + worker, print the URL and logins
 run: install
 	$(BIN)/labelloop demo
 	@echo "Open http://$(HOST):$(PORT)/ and log in with one of the logins above."
 	$(BIN)/labelloop serve --host $(HOST) --port $(PORT)
 
-## make test: install what the tests need and run the whole suite
-test: install-test chromium
+## make test: install what the tests need and run the whole suite, on SQLite and then on PostgreSQL
+test: test-sqlite test-postgres
+
+test-sqlite: install-test chromium
 	$(BIN)/python -m pytest
+
+test-postgres: install-test chromium postgres
+	scripts/with_postgres.sh $(BIN)/python -m pytest
 
 worker: install
 	$(BIN)/labelloop worker

@@ -19,6 +19,11 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_report_header(config):
+    url = os.environ.get("LABELLOOP_TEST_DATABASE_URL")
+    return f"labelloop database: {'PostgreSQL (' + url.rsplit('@', 1)[-1] + ')' if url else 'SQLite'}"
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     base = tmp_path_factory.mktemp("labelloop")
