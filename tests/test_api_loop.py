@@ -170,3 +170,14 @@ def test_project_validation_errors_are_422(users):
         assert api.post("/api/v1/projects", json=body).status_code == 422, body
     assert api.post("/api/v1/projects", content=b"{not json", headers={"content-type": "application/json"}
                     ).status_code == 422
+
+
+def test_strategy_parameters_the_strategy_does_not_take_are_422(users):
+    _, token = users.create("admin", "admin")
+    api = users.api(token)
+    response = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"],
+                                                  "strategy": "margin", "strategy_params": {"bogus": 1}})
+    assert response.status_code == 422 and "does not accept these parameters" in response.json()["detail"]
+    response = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"],
+                                                  "strategy": "margin", "strategy_params": {"batch_mode": "??"}})
+    assert response.status_code == 422 and "unknown batch mode" in response.json()["detail"]

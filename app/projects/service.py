@@ -5,15 +5,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.al import get_strategy
+from app.errors import InvalidInput
 from app.models import Item, ItemState, Job, ModelVersion, Project, User
 from app.projects.schemas import ProjectCreate
 
 
 def create_project(session: Session, *, data: ProjectCreate, created_by: User | None) -> Project:
     """A new, empty project; its first retrain is due after `batch_size` labels."""
-    from app.al import get_strategy
-
-    get_strategy(data.strategy, **data.strategy_params)  # refuse parameters the strategy does not take
+    check_strategy(data.strategy, data.strategy_params)
     project = Project(
         name=data.name, description=data.description, kind=data.kind, labels=data.labels,
         strategy=data.strategy, strategy_params=data.strategy_params, batch_size=data.batch_size,
@@ -22,6 +22,14 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
     session.add(project)
     session.flush()
     return project
+
+
+def check_strategy(name: str, params: dict) -> None:
+    """Refuse a strategy's parameters that it does not take or cannot use, as a 422."""
+    try:
+        get_strategy(name, **params)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"strategy {name!r} does not accept these parameters: {exc}") from None
 
 
 def list_projects(session: Session) -> list[Project]:

@@ -99,6 +99,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
         if project is None:
             raise TrainingError(f"project {project_id} no longer exists")
         kind, strategy_name, params = project.kind, project.strategy, dict(project.strategy_params or {})
+        batch_size = project.batch_size
         labelled_ids, y = _labelled(session, project_id)
         open_ids = _open_ids(session, project_id)
         features = pool_features(session, project)
@@ -124,7 +125,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
     if X_pool is not None:
         utilities = strategy.utilities(classifier, X_pool, X_train, y)
-        order = strategy.rank(utilities, X_pool)
+        order = strategy.rank(utilities, X_pool, batch_size=batch_size)
     else:
         utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
     score_seconds = time.perf_counter() - scoring_started

@@ -2,36 +2,50 @@
 
 import numpy as np
 
+from app.al.batch import BATCH_MODES, order_by_utility, select_batch
+
 
 class QueryStrategy:
     """Scores a pool (larger utility = more wanted) and picks batches from the scores.
 
-    Scoring and choosing are kept apart so any selection mode (plain top-k here, diversity-aware
-    batches elsewhere) works with any scoring rule.
+    Scoring (`utilities`) and choosing (`select`, `rank`) are kept apart so any selection mode
+    (`batch_mode`: plain top-k, or a diversity-aware mode) works with any scoring rule.
+    Subclasses implement `utilities` and take their own settings as keyword arguments.
     """
 
     name: str = ""
     description: str = ""
     needs_model: bool = True
 
-    def __init__(self, random_state: int | None = None):
+    def __init__(self, random_state: int | None = None, batch_mode: str = "top_k",
+                 batch_params: dict | None = None):
+        if batch_mode not in BATCH_MODES:
+            raise ValueError(f"unknown batch mode {batch_mode!r}; choose one of {', '.join(BATCH_MODES)}")
         self.random_state = random_state
+        self.batch_mode = batch_mode
+        self.batch_params = dict(batch_params or {})
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.random_state)
 
     def utilities(self, model, X_pool, X_labeled=None, y_labeled=None) -> np.ndarray:
+        """One float per pool row, larger = more wanted."""
         raise NotImplementedError
 
     def select(self, utilities: np.ndarray, batch_size: int, X_pool=None) -> np.ndarray:
-        """Indices of the `batch_size` most wanted rows, best first."""
-        order = self.rank(utilities, X_pool)
-        return order[:batch_size]
+        """Indices of the `batch_size` rows to label next, best first."""
+        return select_batch(utilities, batch_size, X_pool=X_pool, mode=self.batch_mode, rng=self._rng(),
+                            **self.batch_params)
 
-    def rank(self, utilities: np.ndarray, X_pool=None) -> np.ndarray:
-        """Every row index, most wanted first. Ties break at random so equal scores do not
-        always favour the rows imported first."""
-        utilities = np.asarray(utilities, dtype=float)
-        rng = np.random.default_rng(self.random_state)
-        tie_breaker = rng.random(utilities.shape[0])
-        return np.lexsort((tie_breaker, -utilities))
+    def rank(self, utilities: np.ndarray, X_pool=None, batch_size: int | None = None) -> np.ndarray:
+        """Every row index in serving order: the selected batch first, then the rest by utility."""
+        order = order_by_utility(utilities, self._rng())
+        if not batch_size or self.batch_mode == "top_k":
+            return order
+        batch = self.select(utilities, batch_size, X_pool)
+        rest = order[~np.isin(order, batch)]
+        return np.concatenate([batch, rest])
 
     def get_params(self) -> dict:
-        return {"random_state": self.random_state}
+        return {"random_state": self.random_state, "batch_mode": self.batch_mode,
+                "batch_params": self.batch_params}
