@@ -1,4 +1,4 @@
-"""`labelloop` command line: serve | worker | migrate | demo | create-user | import."""
+"""`labelloop` command line: serve | worker | migrate | demo | create-user | token | import | simulate."""
 
 import argparse
 import logging
@@ -132,6 +132,31 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_simulate(args) -> int:
+    import json
+
+    from app.al.simulate import SimulationConfig, load_dataset, plot_curves, simulate
+
+    try:
+        dataset = load_dataset(args.data, label_column=args.label_column, text_column=args.text_column)
+        params = json.loads(args.strategy_params) if args.strategy_params else {}
+        config = SimulationConfig(initial=args.initial, batch_size=args.batch_size, budget=args.budget,
+                                  test_fraction=args.test_fraction, repeats=args.repeats, seed=args.seed)
+        result = simulate(dataset, [s.strip() for s in args.strategies.split(",") if s.strip()], config=config,
+                          strategy_params=params, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        plot_curves(result, args.plot)
+    width = max(len(name) for name in result["summary"])
+    print(f"{dataset.name}: {len(dataset.y)} rows, {dataset.kind}; AULC over {config.repeats} repeats")
+    for name, row in sorted(result["summary"].items(), key=lambda kv: -kv[1]["aulc_mean"]):
+        print(f"  {name:<{width}}  {row['aulc_mean']:.4f} +- {row['aulc_std']:.4f}  ({row['seconds_mean']:.1f} s/run)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labelloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--name", default="cli")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("simulate", help="replay a labelled file to compare query strategies")
+    p.add_argument("--data", required=True, help="CSV, JSONL or Parquet (optionally .bz2) with labels")
+    p.add_argument("--label-column", required=True)
+    p.add_argument("--text-column", help="texts; without it every numeric column but the label is a feature")
+    p.add_argument("--strategies", default="random,margin")
+    p.add_argument("--strategy-params", help='JSON per strategy, e.g. {"vote_entropy": {"n_members": 7}}')
+    p.add_argument("--initial", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--budget", type=int, default=300)
+    p.add_argument("--test-fraction", type=float, default=0.3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="simulation.json")
+    p.add_argument("--plot", help="write the learning curves to this PNG")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("import", help="import a pool file into a project")
     p.add_argument("project", type=int)

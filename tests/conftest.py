@@ -46,7 +46,7 @@ def database_url(tmp_path_factory) -> str:
     reset_engine_cache()
 
 
-TABLES_CHILD_FIRST = ["ranking_entries", "leases", "annotations", "jobs", "model_versions", "items",
+TABLES_CHILD_FIRST = ["ranking_entries", "leases", "annotations", "jobs", "simulations", "model_versions", "items",
                       "projects", "api_tokens", "users"]
 
 

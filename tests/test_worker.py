@@ -53,12 +53,12 @@ def test_a_job_whose_worker_went_silent_is_requeued_and_then_succeeds(users):
     for label in ["a", "b"]:
         item = api.get(f"/api/v1/projects/{pid}/next").json()
         api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label})
-    job_id = claim_next_job("ghost:1")
-    assert job_id is not None and claim_next_job("other:2") is None  # one job per project at a time
+    job_id = claim_next_job("ghost:1").id
+    assert claim_next_job("other:2") is None  # one retrain per project at a time
     with session_scope() as session:
         session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(hours=1)))
     assert requeue_stale_jobs() == 1
-    assert claim_next_job("worker:3") == job_id
+    assert claim_next_job("worker:3").id == job_id
     run_job(job_id)
     with session_scope(write=False) as session:
         job = session.get(Job, job_id)

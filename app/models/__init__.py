@@ -7,6 +7,7 @@ from app.models.job import Job, JobStatus
 from app.models.lease import Lease
 from app.models.model_version import ModelVersion, RankingEntry
 from app.models.project import Project, ProjectKind
+from app.models.simulation import Simulation
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "RankingEntry",
     "Role",
     "ServeSource",
+    "Simulation",
     "User",
     "utcnow",
 ]

@@ -12,6 +12,7 @@ from app.labeling.service import current_model
 from app.pool.service import ImportRefused, import_pool
 from app.projects.schemas import ProjectCreate
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.simulations.service import MIN_LABELS, curve_svg_paths, list_simulations, queue_simulation
 from app.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -60,12 +61,17 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
 @router.get("/projects/{project_id}")
 def project_page(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep):
     counts = project_counts(session, project_ids=[project.id])[project.id]
+    simulations = list_simulations(session, project_id=project.id)
     context = {
         "project": project,
         "counts": counts,
         "models": model_versions(session, project_id=project.id, limit=20),
         "jobs": recent_jobs(session, project_id=project.id),
         "current": current_model(session, project),
+        "simulations": simulations,
+        "simulation_charts": {s.id: curve_svg_paths(s.result) for s in simulations if s.result},
+        "strategies": strategy_choices(),
+        "min_simulation_labels": MIN_LABELS,
     }
     if is_htmx(request) and request.headers.get("hx-target") == "status":  # the 5-second refresh
         return render(request, "projects/detail.html", context, block="status", user=user)
@@ -89,3 +95,12 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                       user=user, status_code=422)
     return render(request, "projects/upload_result.html",
                   {"errors": [], "filename": file.filename, "result": result, "project": project}, user=user)
+
+
+@router.post("/projects/{project_id}/simulations")
+def start_simulation(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep,
+                     strategies: Annotated[list[str], Form(max_length=30)],
+                     repeats: Annotated[int, Form(ge=1, le=10)] = 3,
+                     budget: Annotated[int, Form(ge=10, le=5000)] = 300):
+    queue_simulation(session, project=project, user=user, strategies=strategies, repeats=repeats, budget=budget)
+    return RedirectResponse(f"/projects/{project.id}#simulations", status_code=303)

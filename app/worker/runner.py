@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, exists, select, update
@@ -20,10 +21,12 @@ from sqlalchemy import delete, exists, select, update
 from app.config import get_settings
 from app.db import session_scope
 from app.models import Job, JobStatus, Lease, utcnow
+from app.simulations.service import run_simulation
 from app.training.service import TrainingError, train_and_rank
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
+JOB_KINDS = ("train", "simulate")
 
 
 def worker_name() -> str:
@@ -46,15 +49,23 @@ def requeue_stale_jobs() -> int:
         return len(stale)
 
 
-def claim_next_job(worker_id: str) -> int | None:
-    """Mark the oldest runnable job as ours and return its id (None when there is nothing to do).
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
 
-    A project's jobs run one at a time, so two workers never train the same project at once.
+
+def claim_next_job(worker_id: str, kinds: tuple[str, ...] = JOB_KINDS) -> ClaimedJob | None:
+    """Mark the oldest runnable job of `kinds` as ours (retrains before simulations); None when idle.
+
+    A project's retrains run one at a time, so two workers never train the same project at once.
     """
     running = Job.__table__.alias("running")
-    busy = exists().where(running.c.project_id == Job.project_id, running.c.status == JobStatus.running)
+    busy = exists().where(running.c.project_id == Job.project_id, running.c.kind == Job.kind,
+                          running.c.status == JobStatus.running)
     with session_scope() as session:
-        stmt = (select(Job).where(Job.status == JobStatus.queued, ~busy).order_by(Job.id).limit(1)
+        stmt = (select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), ~busy)
+                .order_by((Job.kind != "train"), Job.id).limit(1)
                 .with_for_update(skip_locked=True))
         job = session.scalars(stmt).first()
         if job is None:
@@ -62,7 +73,7 @@ def claim_next_job(worker_id: str) -> int | None:
         now = utcnow()
         job.status, job.worker_id, job.started_at, job.heartbeat_at = JobStatus.running, worker_id, now, now
         job.attempts += 1
-        return job.id
+        return ClaimedJob(job.id, job.kind)
 
 
 def _heartbeat(job_id: int, stop: threading.Event) -> None:
@@ -79,14 +90,16 @@ def run_job(job_id: int) -> None:
     """Run one claimed job and record how it ended."""
     with session_scope(write=False) as session:
         job = session.get(Job, job_id)
-        project_id = job.project_id
+        project_id, kind, params = job.project_id, job.kind, dict(job.params or {})
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
     beat.start()
     status, error, model_version_id = JobStatus.done, None, None
     try:
-        result = train_and_rank(project_id)
-        model_version_id = result.model_version_id
+        if kind == "simulate":
+            run_simulation(params["simulation_id"])
+        else:
+            model_version_id = train_and_rank(project_id).model_version_id
     except TrainingError as exc:
         status, error = JobStatus.failed, str(exc)
     except Exception as exc:
@@ -117,19 +130,26 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
             signal.signal(sig, lambda *_: stop.set())
     name, done, last_sweep = worker_name(), 0, 0.0
     poll = get_settings().worker_poll_seconds
+    # Simulations can run for minutes: they get a thread of their own so retrains never queue behind one.
+    simulation: threading.Thread | None = None
     log.info("worker %s started", name)
     while not stop.is_set():
         if time.monotonic() - last_sweep > 30:
             requeue_stale_jobs()
             drop_expired_leases()
             last_sweep = time.monotonic()
-        job_id = claim_next_job(name)
-        if job_id is None:
-            if once:
+        simulating = simulation is not None and simulation.is_alive()
+        job = claim_next_job(name, kinds=("train",) if simulating else JOB_KINDS)
+        if job is None:
+            if once and not simulating:
                 break
             stop.wait(poll)
             continue
-        run_job(job_id)
+        if job.kind == "simulate" and not once:
+            simulation = threading.Thread(target=run_job, args=(job.id,), name=f"simulation-{job.id}", daemon=True)
+            simulation.start()
+        else:
+            run_job(job.id)
         done += 1
     log.info("worker %s stopped after %s jobs", name, done)
     return done

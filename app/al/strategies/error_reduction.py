@@ -1,0 +1,464 @@
+"""Expected error reduction (Roy & McCallum 2001; Settles 2009, section 3.5).
+
+An item is wanted when, whichever label it gets, the model refitted with it is expected to be
+least wrong on the rest of the pool. With U the unlabeled pool, S a random sample of U
+(`sample_size`; S = U when the pool is no larger), p the current model and p'_{x,y} the model
+refitted on L + (x, y):
+
+    expected_error(x) = sum_y p(y|x) * (|U| - 1) / |S \\ {x}| * sum_{u in S \\ {x}} loss(p'_{x,y}(. | u))
+    utility(x)        = -expected_error(x)                     (larger = more wanted)
+
+    loss="log":       loss(q) = -sum_k q_k log q_k      (entropy, natural log: the expected log
+                                                       loss with the model's own predictions as
+                                                       targets)
+    loss="zero_one":  loss(q) = 1 - max_k q_k           (expected 0/1 loss)
+
+The candidate itself is left out of the sum, and the factor (|U| - 1) / |S \\ {x}| turns the sum
+over the sample into an estimate of the sum over U \\ {x} (it is exactly 1 when S = U).
+
+Same quantity as modAL: `modAL.expected_error.expected_error_reduction(learner, X_pool, loss)`
+computes, for each x in X_pool, sum_y P(y|x) * np.sum(loss over X_pool with row x dropped) with a
+clone of the estimator refitted on X_training + x, loss 'log' = scipy entropy and 'binary' =
+1 - max proba, and serves the smallest first. With mode="exact", candidates=None and S = U
+(sample_size=None, or at least the pool size) our utility is exactly minus that number (modAL's
+'binary' loss is our "zero_one").
+
+Modes (`mode`):
+  exact  for each candidate and each class, `clone(classifier)` is refitted on L + (x, y):
+         n_candidates x n_classes fits. Only for small pools.
+  fast   for an L2-regularised scikit-learn LogisticRegression (binary or multinomial, any
+         solver but liblinear): the refit is replaced by one Newton step from the current
+         parameters on the new objective. scikit-learn minimises C * sum_i w_i loss_i
+         + 0.5 ||W||^2 (intercept not penalised, w_i the class weights); at the current optimum
+         its gradient is zero, so adding (x, y) gives
+             delta_theta = -(H + C w_y J' A J)^{-1} C w_y J' (p - e_y)
+         with H the Hessian of the training objective on L, J = d logits / d theta at x and
+         A = diag(p) - p p' (p (1 - p) for binary): the influence-function update, made exact
+         for the new item's own curvature by the Woodbury identity (a classes x classes solve
+         per candidate). The change of logits on every sample row u is J_u delta_theta, all
+         vectorised over candidates and classes. H is handled as follows, with m the number of
+         weight vectors (1 for binary, K for multinomial), d the number of features and r the
+         rank of the labeled feature matrix (r <= number of labels):
+           - m * (min(d, r) + 1) <= 2000: H is formed and inverted exactly, in the feature
+             coordinates when d <= r, else in the span of the labeled rows (coordinates from
+             the eigendecomposition of the labels' Gram matrix; outside that span H is the
+             identity, which is added back exactly). Typical TF-IDF projects (thousands of
+             features, hundreds of labels) land here: the Newton step is exact.
+           - otherwise: H is replaced by its diagonal (per class and feature): cheap, approximate.
+         Any other classifier (or a LogisticRegression with another penalty, class weights
+         it cannot follow, or liblinear) falls back to exact refits on a random subsample of
+         max(1, max_refits // n_classes) candidates.
+  auto   exact when n_candidates x n_classes <= max_refits (default 600, i.e. a pool of up to
+         200 items with 3 classes, 300 with 2), fast otherwise.
+
+Rows not among the scored candidates (`candidates` below the pool size, or the fallback above)
+get a utility 1.0 below the lowest scored one, so they are served after every scored row.
+
+A Pipeline is handled by transforming the rows with its first steps and refitting only the
+final classifier: the featurizer stays fixed, as in the app where it is fitted on the whole pool.
+The classifier is assumed to have been fitted on (X_labeled, y_labeled) without sample weights.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
+
+from app.al.strategies.base import QueryStrategy
+from app.al.strategies.model_change import n_rows, split_pipeline, take_rows, transform
+from app.al.strategies.uncertainty import entropy_from_proba, least_confidence_from_proba
+
+LOSSES = ("log", "zero_one")
+MODES = ("auto", "exact", "fast")
+# Largest Hessian (rows) formed and inverted exactly in fast mode; above it, its diagonal is used.
+HESSIAN_MAX_DIM = 2000
+# Floats in one block of the fast computation (sample rows x candidates x classes x weight vectors).
+BLOCK_FLOATS = 2_000_000
+
+
+def proba_loss(proba: np.ndarray, loss: str) -> np.ndarray:
+    """Per-row loss of class probabilities: entropy ("log") or 1 - max ("zero_one")."""
+    if loss == "log":
+        return entropy_from_proba(proba)
+    return least_confidence_from_proba(proba)
+
+
+def logit_loss(Z: np.ndarray, loss: str, binary: bool) -> np.ndarray:
+    """The same losses from logits (last axis): one logit through a sigmoid when `binary`,
+    else a softmax over the last axis. Numerically stable for large logits."""
+    if binary:
+        z = Z[..., 0]
+        if loss == "log":
+            # entropy of Bernoulli(sigmoid(z)) = softplus(z) - sigmoid(z) * z
+            return np.logaddexp(0.0, z) - expit(z) * z
+        return expit(-np.abs(z))
+    shifted = Z - Z.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=-1)
+    if loss == "log":
+        return np.log(total) - (e * shifted).sum(axis=-1) / total
+    return 1.0 - 1.0 / total
+
+
+def _as_int_or_none(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, or null for all; got {value!r}")
+    return int(value)
+
+
+def _stack_rows(F_labeled, row):
+    if sp.issparse(F_labeled) or sp.issparse(row):
+        return sp.vstack([sp.csr_matrix(F_labeled), sp.csr_matrix(row)]).tocsr()
+    return np.vstack([F_labeled, row])
+
+
+def fast_mode_obstacle(classifier) -> str | None:
+    """Why the Newton-step approximation cannot model `classifier` (None when it can)."""
+    if not isinstance(classifier, LogisticRegression):
+        return f"{type(classifier).__name__} is not a LogisticRegression"
+    if not hasattr(classifier, "coef_"):
+        return "the classifier is not fitted"
+    if classifier.solver == "liblinear":
+        return "the liblinear solver penalises the intercept"
+    penalty = getattr(classifier, "penalty", "l2")
+    l1_ratio = getattr(classifier, "l1_ratio", None)
+    if penalty == "deprecated":  # scikit-learn >= 1.8: the penalty is set by l1_ratio and C
+        l2 = l1_ratio is None or l1_ratio == 0
+    else:
+        l2 = penalty == "l2" or (penalty == "elasticnet" and l1_ratio == 0)
+    if not l2 or not np.isfinite(classifier.C):
+        return "the model is not L2-regularised"
+    if len(classifier.classes_) > 2 and getattr(classifier, "multi_class", "auto") == "ovr":
+        return "one-vs-rest multiclass models are not supported"
+    return None
+
+
+class _ExactCurvature:
+    """J_a H^{-1} J_b' for sets of rows, with H the exact Hessian of the training objective.
+
+    Coordinates phi(x) are either the features themselves or, when there are more features than
+    labeled rows, the coordinates of x's projection onto the span of the labeled rows; the part
+    of x outside that span only meets the penalty (Hessian = identity there), which is added
+    back exactly as (x_a . x_b - phi_a . phi_b) on the diagonal of every (class, class) block.
+    """
+
+    def __init__(self, F_labeled, D: np.ndarray, m: int, intercept: bool, use_span: bool):
+        self.m, self.intercept, self.use_span = m, intercept, use_span
+        if use_span:
+            gram = F_labeled @ F_labeled.T
+            gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram)
+            eigenvalues, vectors = np.linalg.eigh(gram)
+            keep = eigenvalues > max(eigenvalues.max(initial=0.0), 0.0) * 1e-10
+            self.F_labeled = F_labeled
+            self.basis = vectors[:, keep] / np.sqrt(eigenvalues[keep])  # coords = (F F_L') @ basis
+            phi = vectors[:, keep] * np.sqrt(eigenvalues[keep])
+        else:
+            phi = F_labeled.toarray() if sp.issparse(F_labeled) else np.asarray(F_labeled, dtype=float)
+        phi = self._augment(phi)
+        dim = phi.shape[1]
+        H = np.empty((m, dim, m, dim))
+        for k in range(m):
+            for l in range(k, m):
+                block = (phi * D[:, k, l][:, None]).T @ phi
+                H[k, :, l, :] = block
+                H[l, :, k, :] = block.T
+        H = H.reshape(m * dim, m * dim)
+        penalised = np.ones(dim)
+        if intercept:
+            penalised[-1] = 0.0
+        H[np.diag_indices_from(H)] += np.tile(penalised, m)
+        if intercept and m > 1:
+            # Shifting every class's intercept by the same amount changes no probability, so H is
+            # singular along that direction. Gradients and curvature terms are orthogonal to it,
+            # so giving it eigenvalue 1 changes no result (the answer is the pseudo-inverse's).
+            rows = np.arange(m) * dim + dim - 1
+            H[np.ix_(rows, rows)] += 1.0 / m
+        try:
+            factor = scipy.linalg.cho_factor(H)
+            Hinv = scipy.linalg.cho_solve(factor, np.eye(H.shape[0]))
+        except np.linalg.LinAlgError:
+            Hinv = scipy.linalg.pinvh(H)
+        self.Hinv = Hinv.reshape(m, dim, m, dim)
+        self.dim = dim
+
+    def _augment(self, phi):
+        return np.hstack([phi, np.ones((phi.shape[0], 1))]) if self.intercept else phi
+
+    def prepare(self, F) -> dict:
+        if self.use_span:
+            kernel = F @ self.F_labeled.T
+            kernel = kernel.toarray() if sp.issparse(kernel) else np.asarray(kernel)
+            phi = kernel @ self.basis
+        else:
+            phi = F.toarray() if sp.issparse(F) else np.asarray(F, dtype=float)
+        return {"F": F, "coords": phi, "phi": self._augment(phi)}
+
+    def _psi(self, a: dict) -> np.ndarray:
+        """phi_a[j] Hinv[k, j, l, q] summed over j: (n_a, m, m, dim), kept for reuse."""
+        if "psi" not in a:
+            a["psi"] = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))
+        return a["psi"]
+
+    def cross(self, a: dict, b: dict) -> np.ndarray:
+        """(n_a, n_b, m, m)."""
+        n_a, n_b = a["phi"].shape[0], b["phi"].shape[0]
+        Q = (self._psi(a).reshape(-1, self.dim) @ b["phi"].T).reshape(n_a, self.m, self.m, n_b)
+        Q = Q.transpose(0, 3, 1, 2)
+        if self.use_span:
+            dot = a["F"] @ b["F"].T
+            dot = dot.toarray() if sp.issparse(dot) else np.asarray(dot)
+            residual = dot - a["coords"] @ b["coords"].T
+            Q = Q + residual[:, :, None, None] * np.eye(self.m)
+        return Q
+
+    def self_cross(self, a: dict) -> np.ndarray:
+        """(n_a, m, m): J_a H^{-1} J_a' for each row."""
+        psi = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))
+        Q = np.einsum("aklq,aq->akl", psi, a["phi"])
+        if self.use_span:
+            F = a["F"]
+            squares = (np.asarray(F.multiply(F).sum(axis=1)).ravel() if sp.issparse(F)
+                       else np.einsum("ij,ij->i", F, F))
+            residual = np.maximum(squares - np.einsum("ij,ij->i", a["coords"], a["coords"]), 0.0)
+            Q = Q + residual[:, None, None] * np.eye(self.m)
+        return Q
+
+
+class _DiagonalCurvature:
+    """The same products with H replaced by its diagonal (per class and feature)."""
+
+    def __init__(self, F_labeled, D: np.ndarray, m: int, intercept: bool):
+        self.m, self.intercept = m, intercept
+        diag = D[:, np.arange(m), np.arange(m)]  # (n_labeled, m)
+        squares = F_labeled.multiply(F_labeled) if sp.issparse(F_labeled) else np.asarray(F_labeled) ** 2
+        self.inv_weights = 1.0 / (1.0 + np.asarray(squares.T @ diag).T)  # (m, d)
+        self.inv_intercept = 1.0 / np.maximum(diag.sum(axis=0), 1e-12) if intercept else np.zeros(m)
+
+    def prepare(self, F) -> dict:
+        return {"F": F}
+
+    def cross(self, a: dict, b: dict) -> np.ndarray:
+        n_a, n_b = n_rows(a["F"]), n_rows(b["F"])
+        Q = np.zeros((n_a, n_b, self.m, self.m))
+        for k in range(self.m):
+            scaled = a["F"] @ sp.diags(self.inv_weights[k]) if sp.issparse(a["F"]) else a["F"] * self.inv_weights[k]
+            block = scaled @ b["F"].T
+            Q[:, :, k, k] = (block.toarray() if sp.issparse(block) else block) + self.inv_intercept[k]
+        return Q
+
+    def self_cross(self, a: dict) -> np.ndarray:
+        F = a["F"]
+        squares = F.multiply(F) if sp.issparse(F) else np.asarray(F) ** 2
+        diag = np.asarray(squares @ self.inv_weights.T) + self.inv_intercept  # (n_a, m)
+        Q = np.zeros((diag.shape[0], self.m, self.m))
+        Q[:, np.arange(self.m), np.arange(self.m)] = diag
+        return Q
+
+
+def fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample, candidate_in_sample,
+                        n_pool: int, loss: str = "log") -> tuple[np.ndarray, str]:
+    """Expected error per candidate for an L2 LogisticRegression, one Newton step per (x, y).
+
+    `candidate_in_sample[j]` is candidate j's row in F_sample (-1 when absent: it is left out of
+    its own sum). Returns (expected errors, "exact-hessian" | "span-hessian" | "diagonal-hessian").
+    """
+    classes = classifier.classes_
+    K = len(classes)
+    binary = classifier.coef_.shape[0] == 1
+    m = 1 if binary else K
+    intercept = bool(classifier.fit_intercept)
+    C = float(classifier.C)
+    y_index = np.searchsorted(classes, y_labeled)
+    y_index = np.minimum(y_index, K - 1)
+    if not np.array_equal(classes[y_index], np.asarray(y_labeled)):
+        raise ValueError("y_labeled holds labels the model was not trained on")
+    if classifier.class_weight is None:
+        class_weights = np.ones(K)
+    else:
+        class_weights = compute_class_weight(classifier.class_weight, classes=classes, y=np.asarray(y_labeled))
+
+    def logits(F):
+        z = np.asarray(classifier.decision_function(F), dtype=float)
+        return z.reshape(-1, 1) if binary else z
+
+    def curvature(z):  # per-row Hessian of the log loss w.r.t. the logits, (n, m, m)
+        if binary:
+            p = expit(z[:, 0])
+            return (p * (1.0 - p))[:, None, None]
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return np.einsum("ik,kl->ikl", p, np.eye(K)) - p[:, :, None] * p[:, None, :]
+
+    D = C * class_weights[y_index][:, None, None] * curvature(logits(F_labeled))
+    n_labeled, n_features = F_labeled.shape
+    use_span = n_labeled < n_features  # the labeled rows span fewer dimensions than the features
+    if m * (min(n_labeled, n_features) + intercept) <= HESSIAN_MAX_DIM:
+        geometry = _ExactCurvature(F_labeled, D, m, intercept, use_span=use_span)
+        kind = "span-hessian" if use_span else "exact-hessian"
+    else:
+        geometry = _DiagonalCurvature(F_labeled, D, m, intercept)
+        kind = "diagonal-hessian"
+
+    sample = geometry.prepare(F_sample)
+    z_sample = logits(F_sample)
+    n_sample = z_sample.shape[0]
+    n_candidates = n_rows(F_candidates)
+    weights = C * class_weights  # scale of the new item's term, per label y
+    out = np.empty(n_candidates)
+    step = max(1, BLOCK_FLOATS // max(1, n_sample * K * m))
+    for start in range(0, n_candidates, step):
+        stop = min(start + step, n_candidates)
+        F_c = F_candidates[start:stop]
+        z_c = logits(F_c)
+        if binary:
+            p1 = expit(z_c[:, 0])
+            proba = np.column_stack([1.0 - p1, p1])
+            residual = np.stack([p1, p1 - 1.0], axis=1)[:, :, None]  # y = classes[0], classes[1]
+        else:
+            proba = np.exp(z_c - z_c.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+            residual = proba[:, None, :] - np.eye(K)[None, :, :]
+        A = curvature(z_c)
+        cand = geometry.prepare(F_c)
+        M = geometry.self_cross(cand)  # (c, m, m)
+        system = np.eye(m) + weights[None, :, None, None] * (A @ M)[:, None, :, :]  # (c, K, m, m)
+        s = np.linalg.solve(system, residual[..., None])[..., 0] * weights[None, :, None]
+        Q = geometry.cross(sample, cand)  # (n_sample, c, m, m)
+        Z = z_sample[:, None, None, :] - np.einsum("sckl,cyl->scyk", Q, s)
+        losses = logit_loss(Z, loss, binary)  # (n_sample, c, K)
+        positions = candidate_in_sample[start:stop]
+        inside = np.flatnonzero(positions >= 0)
+        losses[positions[inside], inside, :] = 0.0
+        counts = n_sample - (positions >= 0)
+        scale = np.where(counts > 0, (n_pool - 1) / np.maximum(counts, 1), 0.0)
+        out[start:stop] = (proba * losses.sum(axis=0)).sum(axis=1) * scale
+    return out, kind
+
+
+def exact_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample, candidate_in_sample,
+                         n_pool: int, loss: str = "log") -> np.ndarray:
+    """Expected error per candidate by refitting `clone(classifier)` on L + (x, y) for every
+    candidate x and class y (the classes and probability columns of the fitted classifier)."""
+    y_labeled = np.asarray(y_labeled)
+    classes = classifier.classes_
+    proba = np.asarray(classifier.predict_proba(F_candidates), dtype=float)
+    n_sample = n_rows(F_sample)
+    out = np.zeros(n_rows(F_candidates))
+    for j in range(n_rows(F_candidates)):
+        position = candidate_in_sample[j]
+        keep = np.ones(n_sample, dtype=bool)
+        if position >= 0:
+            keep[position] = False
+        count = int(keep.sum())
+        if count == 0:
+            continue
+        X_new = _stack_rows(F_labeled, F_candidates[j : j + 1])
+        total = 0.0
+        for k, label in enumerate(classes):
+            y_new = np.concatenate([y_labeled, np.asarray([label])])
+            refitted = clone(classifier).fit(X_new, y_new)
+            losses = proba_loss(np.asarray(refitted.predict_proba(F_sample[keep]), dtype=float), loss)
+            total += np.sum(losses) * proba[j, k]
+        out[j] = total * (n_pool - 1) / count
+    return out
+
+
+class ExpectedErrorReduction(QueryStrategy):
+    """Expected error reduction (Roy & McCallum 2001): see the module docstring for the formula,
+    the modes and their cost.
+
+    Cost: exact mode n_candidates x n_classes refits, each followed by a prediction over the
+    sample; fast mode O(n_candidates x sample_size x n_classes x m^2 x dim) arithmetic (m weight
+    vectors, dim = Hessian coordinates per class), plus one Hessian of at most 2000 rows.
+    """
+
+    name = "expected_error_reduction"
+    description = "Items whose label is expected to make the model least wrong on the rest of the pool."
+
+    def __init__(self, loss: str = "log", mode: str = "auto", sample_size: int | None = 500,
+                 candidates: int | None = None, max_refits: int = 600, random_state: int | None = None,
+                 batch_mode: str = "top_k", batch_params: dict | None = None):
+        super().__init__(random_state=random_state, batch_mode=batch_mode, batch_params=batch_params)
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.loss = loss
+        self.mode = mode
+        self.sample_size = _as_int_or_none(sample_size, "sample_size")
+        self.candidates = _as_int_or_none(candidates, "candidates")
+        if max_refits is None:
+            raise ValueError("max_refits must be a whole number of at least 1")
+        self.max_refits = _as_int_or_none(max_refits, "max_refits")
+        self.last_mode: str | None = None  # what the last `utilities` call did, for logs and tests
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "loss": self.loss, "mode": self.mode, "sample_size": self.sample_size,
+                "candidates": self.candidates, "max_refits": self.max_refits}
+
+    def utilities(self, model, X_pool, X_labeled=None, y_labeled=None) -> np.ndarray:
+        if X_labeled is None or y_labeled is None:
+            raise ValueError("expected error reduction needs the labeled rows and their labels "
+                             "(X_labeled, y_labeled) to refit the model")
+        y_labeled = np.asarray(y_labeled)
+        if n_rows(X_labeled) != len(y_labeled):
+            raise ValueError(f"X_labeled has {n_rows(X_labeled)} rows but y_labeled has {len(y_labeled)} labels")
+        featurizer, classifier = split_pipeline(model)
+        if not hasattr(classifier, "predict_proba"):
+            raise ValueError("expected error reduction needs a classifier with predict_proba")
+        n = n_rows(X_pool)
+        if n == 0:
+            self.last_mode = None
+            return np.empty(0)
+        n_classes = len(classifier.classes_)
+        rng = self._rng()
+
+        candidates = np.arange(n)
+        if self.candidates is not None and self.candidates < n:
+            candidates = np.sort(rng.choice(n, size=self.candidates, replace=False))
+        mode = self.mode
+        if mode == "auto":
+            mode = "exact" if len(candidates) * n_classes <= self.max_refits else "fast"
+        if mode == "fast" and fast_mode_obstacle(classifier) is not None:
+            mode = "refit-subsample"
+            limit = max(1, self.max_refits // n_classes)
+            if len(candidates) > limit:
+                candidates = np.sort(rng.choice(candidates, size=limit, replace=False))
+        sample = np.arange(n)
+        if self.sample_size is not None and self.sample_size < n:
+            sample = np.sort(rng.choice(n, size=self.sample_size, replace=False))
+
+        if len(candidates) == n and len(sample) == n:
+            F_pool = transform(featurizer, X_pool)
+            F_candidates, F_sample = F_pool, F_pool
+        else:
+            needed = np.union1d(candidates, sample)
+            F_needed = transform(featurizer, take_rows(X_pool, needed))
+            F_candidates = F_needed[np.searchsorted(needed, candidates)]
+            F_sample = F_needed[np.searchsorted(needed, sample)]
+        F_labeled = transform(featurizer, X_labeled)
+        position = np.full(n, -1, dtype=np.int64)
+        position[sample] = np.arange(len(sample))
+        candidate_in_sample = position[candidates]
+
+        if mode == "fast":
+            errors, kind = fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample,
+                                               candidate_in_sample, n, self.loss)
+            self.last_mode = f"fast ({kind})"
+        else:
+            errors = exact_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample,
+                                          candidate_in_sample, n, self.loss)
+            self.last_mode = mode
+        scored = -errors
+        if len(candidates) == n:
+            return scored
+        out = np.full(n, scored.min() - 1.0)
+        out[candidates] = scored
+        return out
