@@ -180,3 +180,16 @@ def test_logout_ends_the_session(client, users):
     token = login(client, "ann")
     assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert client.get("/projects", follow_redirects=False).status_code == 303
+
+
+def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, users):
+    users.create("boss", "admin")
+    token = login(client, "boss")
+    base = {"name": "P", "kind": "text", "labels": "a,b", "strategy": "margin", "csrf_token": token}
+    bad_json = client.post("/projects/new", data={**base, "strategy_params": "{nope"})
+    assert bad_json.status_code == 422 and "strategy parameters" in bad_json.text
+    unknown = client.post("/projects/new", data={**base, "strategy_params": '{"bogus": 1}'})
+    assert unknown.status_code == 422 and "does not accept these parameters" in unknown.text
+    ok = client.post("/projects/new", data={**base, "strategy_params": "{}", "batch_mode": "top_k"},
+                     follow_redirects=False)
+    assert ok.status_code == 303

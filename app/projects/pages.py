@@ -1,5 +1,6 @@
 """Project pages: the list, creating a project, its overview and pool upload."""
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -7,6 +8,8 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from app.al import strategy_choices
+from app.al.batch import BATCH_MODES
+from app.errors import InvalidInput
 from app.deps import AdminPageUser, LeadPageUser, PageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect
 from app.labeling.service import current_model
 from app.pool.service import ImportRefused, import_pool
@@ -27,13 +30,16 @@ def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
 
 def _form_defaults() -> dict:
     return {"name": "", "kind": "text", "labels": "", "strategy": "margin", "batch_size": 10,
-            "annotations_per_item": 1, "description": ""}
+            "annotations_per_item": 1, "description": "", "batch_mode": "top_k", "strategy_params": ""}
+
+
+def _form_context(form: dict, errors: list[str]) -> dict:
+    return {"form": form, "errors": errors, "strategies": strategy_choices(), "batch_modes": BATCH_MODES}
 
 
 @router.get("/projects/new")
 def new_project_page(request: Request, user: AdminPageUser):
-    return render(request, "projects/new.html", {"form": _form_defaults(), "errors": [],
-                                                 "strategies": strategy_choices()}, user=user)
+    return render(request, "projects/new.html", _form_context(_form_defaults(), []), user=user)
 
 
 @router.post("/projects/new")
@@ -42,19 +48,32 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
                 labels: Annotated[str, Form(max_length=20_000)], strategy: Annotated[str, Form(max_length=50)],
                 batch_size: Annotated[str, Form(max_length=10)] = "10",
                 annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
-                description: Annotated[str, Form(max_length=5000)] = ""):
+                description: Annotated[str, Form(max_length=5000)] = "",
+                batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
+                strategy_params: Annotated[str, Form(max_length=5000)] = ""):
     form = {"name": name, "kind": kind, "labels": labels, "strategy": strategy, "batch_size": batch_size,
-            "annotations_per_item": annotations_per_item, "description": description}
+            "annotations_per_item": annotations_per_item, "description": description, "batch_mode": batch_mode,
+            "strategy_params": strategy_params}
     label_list = [part.strip() for part in labels.replace("\n", ",").split(",") if part.strip()]
     try:
+        params = json.loads(strategy_params) if strategy_params.strip() else {}
+        if not isinstance(params, dict):
+            raise ValueError("strategy parameters must be a JSON object, like {\"n_members\": 7}")
+    except ValueError as exc:
+        return render(request, "projects/new.html", _form_context(form, [f"strategy parameters: {exc}"]),
+                      user=user, status_code=422)
+    if batch_mode != "top_k":
+        params["batch_mode"] = batch_mode
+    try:
         data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
-                             annotations_per_item=annotations_per_item, description=description)
+                             annotations_per_item=annotations_per_item, description=description,
+                             strategy_params=params)
+        project = create_project(session, data=data, created_by=user)
     except ValidationError as exc:
         errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
-        return render(request, "projects/new.html", {"form": form, "errors": errors,
-                                                     "strategies": strategy_choices()},
-                      user=user, status_code=422)
-    project = create_project(session, data=data, created_by=user)
+        return render(request, "projects/new.html", _form_context(form, errors), user=user, status_code=422)
+    except InvalidInput as exc:
+        return render(request, "projects/new.html", _form_context(form, [exc.message]), user=user, status_code=422)
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 
