@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 14 * 24 * 3600
     lease_seconds: int = 600
     max_upload_bytes: int = 512 * 1024 * 1024
+    # JSON and form bodies other than file uploads
+    max_body_bytes: int = 1024 * 1024
     worker_poll_seconds: float = 0.5
     # A running job whose heartbeat is older than this is taken to have lost its worker.
     job_stale_seconds: int = 120

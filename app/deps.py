@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db import read_session, write_session
 from app.models import Project, Role, User, utcnow
+from app.projects.membership import is_member
 from app.security import csrf_tokens_match, new_csrf_token
 from app.users.service import live_token, touch_token
 
@@ -69,7 +70,8 @@ def csrf_token(request: Request) -> str:
 def page_user(request: Request) -> User:
     user_id = request.session.get("uid")
     user = _load_user(user_id) if isinstance(user_id, int) else None
-    if user is None:
+    if user is None or request.session.get("epoch") != user.session_epoch:
+        # Unknown, deactivated, or signed in before a password reset: sign in again.
         request.session.pop("uid", None)
         raise LoginRequired()
     return user
@@ -142,11 +144,17 @@ ApiAdmin = Annotated[User, Depends(_api_role(Role.admin))]
 
 
 # ---- lookups that 404 ----------------------------------------------------------------------------
-def load_project(project_id: int, session: SessionDep) -> Project:
+def project_for(session: Session, user: User, project_id: int) -> Project:
+    """The project if `user` may work on it. Others get the same 404 as for a missing project, so
+    project ids reveal nothing."""
     project = session.get(Project, project_id)
-    if project is None:
+    if project is None or not is_member(session, user=user, project_id=project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
     return project
 
 
-ProjectDep = Annotated[Project, Depends(load_project)]
+def load_page_project(project_id: int, session: SessionDep, user: Annotated[User, Depends(page_user)]) -> Project:
+    return project_for(session, user, project_id)
+
+
+ProjectDep = Annotated[Project, Depends(load_page_project)]

@@ -19,6 +19,7 @@ from app.errors import DomainError
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
+from app.users.pages import router as users_router
 from app.templating import is_htmx, render
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,21 +27,38 @@ log = logging.getLogger(__name__)
 
 
 class BodySizeLimit:
-    """Refuse request bodies over the upload limit before reading them (413)."""
+    """Refuse request bodies over the limit (413): uploads may be large, anything else is small.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    A declared Content-Length is checked before reading; a chunked body is counted as it arrives.
+    """
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int):
+        self.app, self.max_upload_bytes, self.max_body_bytes = app, max_upload_bytes, max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"detail": f"The upload is larger than the limit of {self.max_bytes // (1024 * 1024)} MB."},
-                    status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.max_upload_bytes if is_upload else self.max_body_bytes
+        message = (f"The upload is larger than the limit of {limit // (1024 * 1024)} MB." if is_upload
+                   else f"The request body is larger than the limit of {limit // 1024} KB.")
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            event = await receive()
+            received += len(event.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, message)
+            return event
+
+        await self.app(scope, counting_receive, send)
 
 
 def _wants_json(request: Request) -> bool:
@@ -59,11 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Active-learning labelling: a model in the loop that never makes annotators wait.")
     app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(), session_cookie="labelloop_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.https_only)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes,
+                       max_body_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(auth_router)
     app.include_router(projects_router)
     app.include_router(labeling_router)
+    app.include_router(users_router)
     app.include_router(api_router)
 
     @app.exception_handler(LoginRequired)

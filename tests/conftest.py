@@ -46,7 +46,8 @@ def database_url(tmp_path_factory) -> str:
     reset_engine_cache()
 
 
-TABLES_CHILD_FIRST = ["ranking_entries", "leases", "annotations", "jobs", "simulations", "model_versions", "items",
+TABLES_CHILD_FIRST = ["ranking_entries", "leases", "annotations", "jobs", "simulations", "project_members",
+                      "login_failures", "model_versions", "items",
                       "projects", "api_tokens", "users"]
 
 
@@ -99,6 +100,19 @@ class Users:
         with session_scope() as session:
             user = create_user(session, username=username, password=password, role=role)
             return user.id, issue_api_token(session, user=user)
+
+    def join(self, project_id: int, *usernames: str) -> None:
+        """Make these users members of the project (admins need no membership)."""
+        from sqlalchemy import select
+
+        from app.db import session_scope
+        from app.models import User
+        from app.projects.membership import add_member
+
+        with session_scope() as session:
+            for name in usernames:
+                add_member(session, project_id=project_id,
+                           user=session.scalar(select(User).where(User.username == name)))
 
     def api(self, token: str):
         from fastapi.testclient import TestClient

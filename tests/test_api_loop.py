@@ -26,7 +26,7 @@ def test_upload_label_retrain_and_rerank(users):
     _, annotator_token = users.create("ann", "annotator")
     admin, annotator = users.api(admin_token), users.api(annotator_token)
 
-    project = create_text_project(admin)
+    project = create_text_project(admin, members=["ann"])
     rows = rotten_tomatoes(300)
     gold = {r["id"]: r["category"] for r in rows}
     upload = admin.post(f"/api/v1/projects/{project['id']}/items",

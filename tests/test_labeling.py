@@ -9,6 +9,7 @@ from app.models import Annotation, Lease, utcnow
 
 
 def setup_project(users, n_items=5, **project):
+    """An admin's project with a small pool; annotators made with `annotator` join it."""
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)
     body = {"name": "P", "kind": "text", "labels": ["yes", "no"], **project}
@@ -19,22 +20,24 @@ def setup_project(users, n_items=5, **project):
     return admin, pid
 
 
-def annotator(users, name):
-    return users.api(users.create(name, "annotator")[1])
+def annotator(users, name, project_id):
+    client = users.api(users.create(name, "annotator")[1])
+    users.join(project_id, name)
+    return client
 
 
 def test_a_leased_item_is_not_served_to_anyone_else(users):
     admin, pid = setup_project(users, n_items=3)
-    a, b = annotator(users, "a"), annotator(users, "b")
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
     seen = {a.get(f"/api/v1/projects/{pid}/next").json()["id"], b.get(f"/api/v1/projects/{pid}/next").json()["id"],
             admin.get(f"/api/v1/projects/{pid}/next").json()["id"]}
     assert len(seen) == 3
-    assert annotator(users, "c").get(f"/api/v1/projects/{pid}/next").status_code == 204
+    assert annotator(users, "c", pid).get(f"/api/v1/projects/{pid}/next").status_code == 204
 
 
 def test_asking_again_returns_the_item_already_held(users):
     _, pid = setup_project(users)
-    a = annotator(users, "a")
+    a = annotator(users, "a", pid)
     first = a.get(f"/api/v1/projects/{pid}/next").json()
     again = a.get(f"/api/v1/projects/{pid}/next").json()
     assert first["id"] == again["id"] and first["why"] == again["why"]
@@ -42,7 +45,7 @@ def test_asking_again_returns_the_item_already_held(users):
 
 def test_an_expired_lease_returns_the_item_to_the_queue(users):
     _, pid = setup_project(users, n_items=1)
-    a, b = annotator(users, "a"), annotator(users, "b")
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     assert b.get(f"/api/v1/projects/{pid}/next").status_code == 204
     with session_scope() as session:
@@ -56,7 +59,7 @@ def test_an_expired_lease_returns_the_item_to_the_queue(users):
 
 def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):
     _, pid = setup_project(users, n_items=1)
-    a = annotator(users, "a")
+    a = annotator(users, "a", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     with session_scope() as session:
         session.execute(update(Lease).values(expires_at=utcnow() - timedelta(minutes=1)))
@@ -65,7 +68,7 @@ def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):
 
 def test_double_submit_creates_one_annotation_and_a_change_updates_it(users):
     _, pid = setup_project(users)
-    a = annotator(users, "a")
+    a = annotator(users, "a", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     first = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
     second = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
@@ -79,7 +82,7 @@ def test_double_submit_creates_one_annotation_and_a_change_updates_it(users):
 
 def test_a_completed_item_refuses_another_annotator(users):
     _, pid = setup_project(users, n_items=2)
-    a, b = annotator(users, "a"), annotator(users, "b")
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
     refused = b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"})
@@ -88,7 +91,7 @@ def test_a_completed_item_refuses_another_annotator(users):
 
 def test_skip_is_not_served_again_to_the_same_person_but_is_to_others(users):
     _, pid = setup_project(users, n_items=1)
-    a, b = annotator(users, "a"), annotator(users, "b")
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     skipped = a.post(f"/api/v1/items/{item['id']}/skip")
     assert skipped.status_code == 201 and skipped.json()["skipped"] and skipped.json()["label"] is None
@@ -98,7 +101,7 @@ def test_skip_is_not_served_again_to_the_same_person_but_is_to_others(users):
 
 def test_undo_brings_the_item_back_first(users):
     _, pid = setup_project(users, n_items=5)
-    a = annotator(users, "a")
+    a = annotator(users, "a", pid)
     first = a.get(f"/api/v1/projects/{pid}/next").json()
     a.post(f"/api/v1/items/{first['id']}/annotations", json={"label": "yes"})
     second = a.get(f"/api/v1/projects/{pid}/next").json()
@@ -110,12 +113,12 @@ def test_undo_brings_the_item_back_first(users):
         assert session.scalars(select(Annotation)).all() == []
     a.post(f"/api/v1/items/{first['id']}/annotations", json={"label": "no"})
     assert a.get(f"/api/v1/projects/{pid}/next").json()["id"] == second["id"]
-    assert annotator(users, "b").post(f"/api/v1/projects/{pid}/undo").status_code == 204
+    assert annotator(users, "b", pid).post(f"/api/v1/projects/{pid}/undo").status_code == 204
 
 
 def test_several_annotations_per_item_go_to_different_people(users):
     _, pid = setup_project(users, n_items=1, annotations_per_item=2)
-    a, b, c = annotator(users, "a"), annotator(users, "b"), annotator(users, "c")
+    a, b, c = annotator(users, "a", pid), annotator(users, "b", pid), annotator(users, "c", pid)
     item_a = a.get(f"/api/v1/projects/{pid}/next").json()
     item_b = b.get(f"/api/v1/projects/{pid}/next").json()
     assert item_a["id"] == item_b["id"]
@@ -130,7 +133,7 @@ def test_majority_label_and_ties(users):
     from app.models import Item
 
     _, pid = setup_project(users, n_items=1, annotations_per_item=3, labels=["yes", "no"])
-    people = [annotator(users, n) for n in "abc"]
+    people = [annotator(users, n, pid) for n in "abc"]
     item = people[0].get(f"/api/v1/projects/{pid}/next").json()
     for person, label in zip(people[:2], ["yes", "no"], strict=True):
         person.get(f"/api/v1/projects/{pid}/next")

@@ -100,6 +100,7 @@ def labelling_session(client, users):
     pool = 'id,text,source\n1,<script>alert(1)</script>,web\n2,second item,web\n3,third item,web\n'
     admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
     users.create("ann", "annotator")
+    users.join(pid, "ann")
     token = login(client, "ann")
     return client, pid, token
 
@@ -160,6 +161,7 @@ def test_lead_sees_the_project_overview_with_models_and_jobs(client, users):
     admin = users.api(admin_token)
     pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
     users.create("lead", "lead")
+    users.join(pid, "lead")
     login(client, "lead")
     page = client.get(f"/projects/{pid}")
     assert page.status_code == 200 and "Model versions" in page.text and "Upload items" not in page.text

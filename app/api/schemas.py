@@ -107,3 +107,9 @@ class SimulationRead(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+class MemberAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80)

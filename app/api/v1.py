@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from sqlalchemy import select
 
 from app.api.schemas import (
     AnnotationCreate,
@@ -10,15 +11,17 @@ from app.api.schemas import (
     ImportRead,
     JobRead,
     ModelVersionRead,
+    MemberAdd,
     ServedItem,
     SimulationCreate,
     SimulationRead,
     UserRead,
     WhyRead,
 )
-from app.deps import ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep
+from app.deps import ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep, project_for
 from app.labeling import service as labeling
-from app.models import Annotation, Item, Project, Simulation
+from app.models import Annotation, Item, Project, Simulation, User
+from app.projects.membership import add_member, is_member, members_of, remove_member
 from app.pool.service import import_pool
 from app.projects.schemas import ProjectCreate, ProjectSummary
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
@@ -27,11 +30,8 @@ from app.simulations.service import list_simulations, queue_simulation
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
 
-def _project(session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
-    return project
+def _project(session, project_id: int, user: User) -> Project:
+    return project_for(session, user, project_id)
 
 
 def _summary(session, project: Project) -> ProjectSummary:
@@ -63,12 +63,12 @@ def api_create_project(data: ProjectCreate, user: ApiAdmin, session: SessionDep)
 
 @router.get("/projects", response_model=list[ProjectSummary])
 def api_list_projects(user: ApiUser, session: ReadSessionDep):
-    return [_summary(session, p) for p in list_projects(session)]
+    return [_summary(session, p) for p in list_projects(session, user=user)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectSummary)
 def api_get_project(project_id: int, user: ApiUser, session: ReadSessionDep):
-    return _summary(session, _project(session, project_id))
+    return _summary(session, _project(session, project_id, user))
 
 
 @router.post("/projects/{project_id}/items", response_model=ImportRead, status_code=status.HTTP_201_CREATED)
@@ -78,7 +78,7 @@ def api_import_items(project_id: int, user: ApiAdmin, session: SessionDep, file:
                      id_column: Annotated[str | None, Form(max_length=200)] = None,
                      feature_columns: Annotated[str | None, Form(max_length=20_000)] = None):
     """Import a CSV, JSONL or Parquet pool. All rows or none: a bad file answers 422 with every problem found."""
-    project = _project(session, project_id)
+    project = _project(session, project_id, user)
     features = [c.strip() for c in feature_columns.split(",") if c.strip()] if feature_columns else None
     result = import_pool(session, project=project, fileobj=file.file, filename=file.filename, fmt=format,
                          text_column=text_column, id_column=id_column, feature_columns=features)
@@ -89,7 +89,7 @@ def api_import_items(project_id: int, user: ApiAdmin, session: SessionDep, file:
             responses={204: {"description": "Nothing is left for this annotator"}})
 def api_next_item(project_id: int, user: ApiUser, session: SessionDep):
     """The next item for the caller, leased to them, with why it was chosen."""
-    project = _project(session, project_id)
+    project = _project(session, project_id, user)
     served = labeling.next_item(session, project=project, user=user)
     if served is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -98,9 +98,9 @@ def api_next_item(project_id: int, user: ApiUser, session: SessionDep):
                       why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
 
 
-def _item(session, item_id: int) -> tuple[Item, Project]:
+def _item(session, item_id: int, user: User) -> tuple[Item, Project]:
     item = session.get(Item, item_id)
-    if item is None:
+    if item is None or not is_member(session, user=user, project_id=item.project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id}.")
     return item, session.get(Project, item.project_id)
 
@@ -109,7 +109,7 @@ def _item(session, item_id: int) -> tuple[Item, Project]:
              responses={200: {"description": "The same answer was already recorded (or changed)"},
                         409: {"description": "Leased to someone else or already complete"}})
 def api_annotate(item_id: int, data: AnnotationCreate, user: ApiUser, session: SessionDep, response: Response):
-    item, project = _item(session, item_id)
+    item, project = _item(session, item_id, user)
     annotation, created = labeling.annotate(session, project=project, item=item, user=user, label=data.label,
                                             seconds_spent=data.seconds_spent)
     if not created:
@@ -120,7 +120,7 @@ def api_annotate(item_id: int, data: AnnotationCreate, user: ApiUser, session: S
 
 @router.post("/items/{item_id}/skip", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED)
 def api_skip(item_id: int, user: ApiUser, session: SessionDep, response: Response):
-    item, project = _item(session, item_id)
+    item, project = _item(session, item_id, user)
     annotation, created = labeling.skip(session, project=project, item=item, user=user)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -132,7 +132,7 @@ def api_skip(item_id: int, user: ApiUser, session: SessionDep, response: Respons
              responses={204: {"description": "Nothing to undo"}})
 def api_undo(project_id: int, user: ApiUser, session: SessionDep):
     """Take back the caller's latest answer in the project; the item is leased back to them."""
-    project = _project(session, project_id)
+    project = _project(session, project_id, user)
     served = labeling.undo_last(session, project=project, user=user)
     if served is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -143,7 +143,7 @@ def api_undo(project_id: int, user: ApiUser, session: SessionDep):
 
 @router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])
 def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
-    project = _project(session, project_id)
+    project = _project(session, project_id, user)
     return [ModelVersionRead(is_current=m.id == project.current_model_version_id,
                              **{k: getattr(m, k) for k in ModelVersionRead.model_fields if k != "is_current"})
             for m in model_versions(session, project_id=project.id)]
@@ -151,25 +151,47 @@ def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
 
 @router.get("/projects/{project_id}/jobs", response_model=list[JobRead])
 def api_jobs(project_id: int, user: ApiLead, session: ReadSessionDep):
-    return recent_jobs(session, project_id=_project(session, project_id).id, limit=50)
+    return recent_jobs(session, project_id=_project(session, project_id, user).id, limit=50)
 
 
 @router.post("/projects/{project_id}/simulations", response_model=SimulationRead,
              status_code=status.HTTP_202_ACCEPTED)
 def api_start_simulation(project_id: int, data: SimulationCreate, user: ApiLead, session: SessionDep):
     """Replay the project's labels through these strategies in the worker; poll the result."""
-    return queue_simulation(session, project=_project(session, project_id), user=user, strategies=data.strategies,
+    return queue_simulation(session, project=_project(session, project_id, user), user=user, strategies=data.strategies,
                             initial=data.initial, budget=data.budget, repeats=data.repeats)
 
 
 @router.get("/projects/{project_id}/simulations", response_model=list[SimulationRead])
 def api_list_simulations(project_id: int, user: ApiLead, session: ReadSessionDep):
-    return list_simulations(session, project_id=_project(session, project_id).id, limit=50)
+    return list_simulations(session, project_id=_project(session, project_id, user).id, limit=50)
 
 
 @router.get("/projects/{project_id}/simulations/{simulation_id}", response_model=SimulationRead)
 def api_get_simulation(project_id: int, simulation_id: int, user: ApiLead, session: ReadSessionDep):
+    _project(session, project_id, user)
     simulation = session.get(Simulation, simulation_id)
     if simulation is None or simulation.project_id != project_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no simulation {simulation_id} in this project.")
     return simulation
+
+
+@router.get("/projects/{project_id}/members", response_model=list[UserRead])
+def api_members(project_id: int, user: ApiLead, session: ReadSessionDep):
+    return members_of(session, project_id=_project(session, project_id, user).id)
+
+
+@router.post("/projects/{project_id}/members", response_model=list[UserRead], status_code=status.HTTP_201_CREATED)
+def api_add_member(project_id: int, data: MemberAdd, user: ApiAdmin, session: SessionDep):
+    project = _project(session, project_id, user)
+    member = session.scalar(select(User).where(User.username == data.username))
+    if member is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {data.username!r}.")
+    add_member(session, project_id=project.id, user=member)
+    return members_of(session, project_id=project.id)
+
+
+@router.delete("/projects/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def api_remove_member(project_id: int, user_id: int, user: ApiAdmin, session: SessionDep):
+    remove_member(session, project_id=_project(session, project_id, user).id, user_id=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

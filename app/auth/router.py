@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from app.auth import throttle
 from app.deps import SessionDep, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
@@ -32,12 +33,24 @@ def login_page(request: Request, next: str | None = None):
 @router.post("/login", dependencies=[Depends(csrf_protect)])
 def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=200)],
           password: Annotated[str, Form(max_length=1000)], next: Annotated[str | None, Form()] = None):
-    user = authenticate(session, username=username, password=password)
+    address = request.client.host if request.client else "unknown"
+    name = username.strip()
+    wait = throttle.seconds_until_allowed(session, username=name, address=address)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        return render(request, "login.html", {"next": _safe_next(next), "username": username,
+                                              "error": f"Too many failed attempts. Try again in about {minutes} "
+                                                       f"minute{'s' if minutes > 1 else ''}."},
+                      status_code=429, headers={"Retry-After": str(wait)})
+    user = authenticate(session, username=name, password=password)
     if user is None:
+        throttle.record_failure(session, username=name, address=address)
         return render(request, "login.html", {"next": _safe_next(next), "error": "Wrong username or password.",
                                               "username": username}, status_code=401)
+    throttle.forget_failures(session, username=name, address=address)
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
     request.session["uid"] = user.id
+    request.session["epoch"] = user.session_epoch
     request.session["csrf"] = new_csrf_token()
     return RedirectResponse(_safe_next(next), status_code=303)
 

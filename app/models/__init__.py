@@ -5,6 +5,8 @@ from app.models.annotation import Annotation, ServeSource
 from app.models.item import Item, ItemState
 from app.models.job import Job, JobStatus
 from app.models.lease import Lease
+from app.models.login_failure import LoginFailure
+from app.models.membership import ProjectMember
 from app.models.model_version import ModelVersion, RankingEntry
 from app.models.project import Project, ProjectKind
 from app.models.simulation import Simulation
@@ -18,9 +20,11 @@ __all__ = [
     "Job",
     "JobStatus",
     "Lease",
+    "LoginFailure",
     "ModelVersion",
     "Project",
     "ProjectKind",
+    "ProjectMember",
     "RankingEntry",
     "Role",
     "ServeSource",

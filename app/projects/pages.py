@@ -15,6 +15,8 @@ from app.labeling.service import current_model
 from app.pool.service import ImportRefused, import_pool
 from app.projects.schemas import ProjectCreate
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.projects.membership import members_of
+from app.users.service import list_users
 from app.simulations.service import MIN_LABELS, curve_svg_paths, list_simulations, queue_simulation
 from app.templating import is_htmx, render
 
@@ -23,7 +25,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 @router.get("/projects")
 def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
-    projects = list_projects(session)
+    projects = list_projects(session, user=user)
     counts = project_counts(session, project_ids=[p.id for p in projects])
     return render(request, "projects/list.html", {"projects": projects, "counts": counts}, user=user)
 
@@ -91,7 +93,12 @@ def project_page(request: Request, user: LeadPageUser, project: ProjectDep, sess
         "simulation_charts": {s.id: curve_svg_paths(s.result) for s in simulations if s.result},
         "strategies": strategy_choices(),
         "min_simulation_labels": MIN_LABELS,
+        "members": members_of(session, project_id=project.id),
     }
+    if user.role == "admin":
+        member_ids = {m.id for m in context["members"]}
+        context["candidates"] = [u for u in list_users(session)
+                                 if u.id not in member_ids and u.role != "admin" and u.is_active]
     if is_htmx(request) and request.headers.get("hx-target") == "status":  # the 5-second refresh
         return render(request, "projects/detail.html", context, block="status", user=user)
     return render(request, "projects/detail.html", context, user=user)

@@ -19,6 +19,8 @@ class ProjectCreate(BaseModel):
     batch_size: int = Field(default=10, ge=1, le=10_000)
     annotations_per_item: int = Field(default=1, ge=1, le=20)
     description: str = Field(default="", max_length=5000)
+    members: list[str] = Field(default_factory=list, max_length=1000,
+                               description="usernames of the leads and annotators who may work on it")
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from app.al import get_strategy
 from app.errors import InvalidInput
 from app.models import Item, ItemState, Job, ModelVersion, Project, User
+from app.projects.membership import add_member, visible_project_ids
 from app.projects.schemas import ProjectCreate
 
 
@@ -21,6 +22,11 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
         created_by_id=created_by.id if created_by else None)
     session.add(project)
     session.flush()
+    for username in data.members:
+        member = session.scalar(select(User).where(User.username == username))
+        if member is None:
+            raise InvalidInput(f"there is no user {username!r} to add as a member")
+        add_member(session, project_id=project.id, user=member)
     return project
 
 
@@ -32,8 +38,13 @@ def check_strategy(name: str, params: dict) -> None:
         raise InvalidInput(f"strategy {name!r} does not accept these parameters: {exc}") from None
 
 
-def list_projects(session: Session) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.id)))
+def list_projects(session: Session, *, user: User) -> list[Project]:
+    """The projects `user` may work on (all of them for admins)."""
+    stmt = select(Project).order_by(Project.id)
+    visible = visible_project_ids(session, user=user)
+    if visible is not None:
+        stmt = stmt.where(Project.id.in_(visible))
+    return list(session.scalars(stmt))
 
 
 @dataclass

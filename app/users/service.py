@@ -61,3 +61,36 @@ def touch_token(session: Session, *, token_id: int) -> None:
     row = session.get(ApiToken, token_id)
     if row is not None:
         row.last_used_at = utcnow()
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def set_active(session: Session, *, user: User, active: bool) -> None:
+    """Deactivate (or reactivate) a user: a deactivated user's sessions and tokens stop working at once."""
+    if user.is_active != active:
+        user.is_active = active
+        user.session_epoch += 1
+
+
+def reset_password(session: Session, *, user: User, password: str) -> None:
+    """Set a new password and end the user's browser sessions (API tokens are revoked separately)."""
+    if len(password) < 8:
+        raise ValueError("the password needs at least 8 characters")
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1
+
+
+def tokens_of(session: Session, *, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, *, token_id: int, owner_id: int | None = None) -> ApiToken | None:
+    """Revoke a token (only its owner's when `owner_id` is given); revoking twice changes nothing."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (owner_id is not None and token.user_id != owner_id):
+        return None
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token

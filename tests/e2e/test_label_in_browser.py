@@ -20,7 +20,7 @@ def project_for_annotator(live_server):
         admin = create_user(session, username="boss", password="password-123", role="admin")
         create_user(session, username="ann", password="password-123", role="annotator")
         project = create_project(session, created_by=admin, data=ProjectCreate(
-            name="Reviews", kind="text", labels=["fresh", "rotten", "plot"], batch_size=10))
+            name="Reviews", kind="text", labels=["fresh", "rotten", "plot"], batch_size=10, members=["ann"]))
         rows = rotten_tomatoes(50) + [{"id": "evil", "text": "<script>alert(1)</script>", "category": "plot",
                                        "movie": "x"}]
         import_pool(session, project=project, fileobj=io.BytesIO(to_csv(rows, ["id", "text"])), filename="p.csv")

@@ -1,0 +1,113 @@
+"""User management for admins, and API tokens for everyone."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from app.deps import AdminPageUser, PageUser, ProjectDep, SessionDep, csrf_protect
+from app.models import Role, User
+from app.projects.membership import add_member, remove_member
+from app.templating import render
+from app.users.service import (
+    create_user,
+    issue_api_token,
+    list_users,
+    reset_password,
+    revoke_token,
+    set_active,
+    tokens_of,
+)
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _users_page(request: Request, session, user: User, *, errors=None, notice=None, status_code=200):
+    return render(request, "users/list.html", {"users": list_users(session), "roles": [r.value for r in Role],
+                                               "errors": errors or [], "notice": notice},
+                  user=user, status_code=status_code)
+
+
+@router.get("/admin/users")
+def users_page(request: Request, user: AdminPageUser, session: SessionDep):
+    return _users_page(request, session, user)
+
+
+@router.post("/admin/users")
+def create_user_page(request: Request, user: AdminPageUser, session: SessionDep,
+                     username: Annotated[str, Form(max_length=80)], role: Annotated[str, Form(max_length=20)],
+                     password: Annotated[str, Form(max_length=1000)]):
+    try:
+        created = create_user(session, username=username, password=password, role=role)
+    except ValueError as exc:
+        return _users_page(request, session, user, errors=[str(exc)], status_code=422)
+    return _users_page(request, session, user, notice=f"Created {created.role} {created.username}.")
+
+
+def _target(session, user_id: int) -> User:
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {user_id}.")
+    return target
+
+
+@router.post("/admin/users/{user_id}/active")
+def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: int,
+                    active: Annotated[bool, Form()]):
+    target = _target(session, user_id)
+    if target.id == user.id and not active:
+        return _users_page(request, session, user, errors=["You cannot deactivate yourself."], status_code=422)
+    set_active(session, user=target, active=active)
+    return _users_page(request, session, user,
+                       notice=f"{target.username} is {'active again' if active else 'deactivated'}.")
+
+
+@router.post("/admin/users/{user_id}/password")
+def reset_password_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: int,
+                        password: Annotated[str, Form(max_length=1000)]):
+    target = _target(session, user_id)
+    try:
+        reset_password(session, user=target, password=password)
+    except ValueError as exc:
+        return _users_page(request, session, user, errors=[str(exc)], status_code=422)
+    return _users_page(request, session, user,
+                       notice=f"New password set for {target.username}; their browser sessions have ended.")
+
+
+@router.get("/tokens")
+def tokens_page(request: Request, user: PageUser, session: SessionDep):
+    return render(request, "users/tokens.html", {"tokens": tokens_of(session, user_id=user.id), "new_token": None},
+                  user=user)
+
+
+@router.post("/tokens")
+def create_token_page(request: Request, user: PageUser, session: SessionDep,
+                      name: Annotated[str, Form(max_length=80)] = "token"):
+    token = issue_api_token(session, user=session.get(User, user.id), name=name.strip() or "token")
+    return render(request, "users/tokens.html", {"tokens": tokens_of(session, user_id=user.id), "new_token": token},
+                  user=user, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token_page(request: Request, user: PageUser, session: SessionDep, token_id: int):
+    if revoke_token(session, token_id=token_id, owner_id=None if user.role == Role.admin else user.id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no token {token_id} of yours.")
+    return RedirectResponse("/tokens", status_code=303)
+
+
+@router.post("/projects/{project_id}/members")
+def add_member_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                    username: Annotated[str, Form(max_length=80)]):
+    member = session.scalar(select(User).where(User.username == username.strip()))
+    if member is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {username!r}.")
+    add_member(session, project_id=project.id, user=member)
+    return RedirectResponse(f"/projects/{project.id}#members", status_code=303)
+
+
+@router.post("/projects/{project_id}/members/{user_id}/remove")
+def remove_member_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                       user_id: int):
+    remove_member(session, project_id=project.id, user_id=user_id)
+    return RedirectResponse(f"/projects/{project.id}#members", status_code=303)

@@ -1,0 +1,134 @@
+"""Roles and membership, sessions, login throttling, tokens, and body limits."""
+
+import pytest
+
+from tests.test_pages import csrf_of, login
+
+
+@pytest.fixture
+def project(users):
+    _, token = users.create("boss", "admin")
+    admin = users.api(token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", b"text\none\ntwo\n", "text/csv")})
+    return admin, pid
+
+
+def test_non_members_see_neither_the_project_nor_its_items(users, project):
+    admin, pid = project
+    outsider = users.api(users.create("out", "annotator")[1])
+    member = users.api(users.create("in", "annotator")[1])
+    assert admin.post(f"/api/v1/projects/{pid}/members", json={"username": "in"}).status_code == 201
+    assert outsider.get(f"/api/v1/projects/{pid}").status_code == 404
+    assert outsider.get(f"/api/v1/projects/{pid}/next").status_code == 404
+    assert outsider.get("/api/v1/projects").json() == []
+    item = member.get(f"/api/v1/projects/{pid}/next").json()
+    assert outsider.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "a"}).status_code == 404
+    assert [p["id"] for p in member.get("/api/v1/projects").json()] == [pid]
+    member_id = next(u["id"] for u in admin.get(f"/api/v1/projects/{pid}/members").json() if u["username"] == "in")
+    assert admin.delete(f"/api/v1/projects/{pid}/members/{member_id}").status_code == 204
+    assert member.get(f"/api/v1/projects/{pid}/next").status_code == 404
+
+
+def test_members_only_admins_manage(users, project):
+    _, pid = project
+    lead = users.api(users.create("lead", "lead")[1])
+    users.join(pid, "lead")
+    assert lead.get(f"/api/v1/projects/{pid}/members").status_code == 200
+    assert lead.post(f"/api/v1/projects/{pid}/members", json={"username": "lead"}).status_code == 403
+
+
+def test_login_is_throttled_after_repeated_failures(client, users):
+    users.create("ann", "annotator")
+    token = csrf_of(client.get("/login").text)
+    for _ in range(5):
+        assert client.post("/login", data={"username": "ann", "password": "nope-nope",
+                                           "csrf_token": token}).status_code == 401
+    blocked = client.post("/login", data={"username": "ann", "password": "password-123", "csrf_token": token})
+    assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+
+
+def test_a_deactivated_user_is_signed_out_and_their_token_stops(client, users):
+    users.create("boss", "admin")
+    ann_id, ann_token = users.create("ann", "annotator")
+    api = users.api(ann_token)
+    assert api.get("/api/v1/me").status_code == 200
+    admin_csrf = login(client, "boss")
+    response = client.post(f"/admin/users/{ann_id}/active", data={"active": "false", "csrf_token": admin_csrf})
+    assert response.status_code == 200 and "deactivated" in response.text
+    assert api.get("/api/v1/me").status_code == 401
+
+
+def test_a_password_reset_ends_existing_sessions(app, users):
+    from fastapi.testclient import TestClient
+
+    users.create("boss", "admin")
+    ann_id, _ = users.create("ann", "annotator")
+    with TestClient(app) as ann_browser, TestClient(app) as admin_browser:
+        login(ann_browser, "ann")
+        assert ann_browser.get("/projects", follow_redirects=False).status_code == 200
+        admin_csrf = login(admin_browser, "boss")
+        reset = admin_browser.post(f"/admin/users/{ann_id}/password",
+                                   data={"password": "a-new-password", "csrf_token": admin_csrf})
+        assert reset.status_code == 200
+        assert ann_browser.get("/projects", follow_redirects=False).status_code == 303
+        login(ann_browser, "ann", "a-new-password")
+
+
+def test_tokens_are_created_once_listed_by_prefix_and_revocable(client, users):
+    users.create("ann", "annotator")
+    csrf = login(client, "ann")
+    page = client.post("/tokens", data={"name": "script", "csrf_token": csrf})
+    token = page.text.split('id="new-token">', 1)[1].split("<", 1)[0]
+    assert token.startswith("ll_") and page.headers["cache-control"] == "no-store"
+    api = users.api(token)
+    assert api.get("/api/v1/me").json()["username"] == "ann"
+    listing = client.get("/tokens").text
+    assert token not in listing and token[:10] in listing
+    token_id = int(listing.split('action="/tokens/', 1)[1].split("/", 1)[0])
+    client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert api.get("/api/v1/me").status_code == 401
+
+
+def test_someone_elses_token_cannot_be_revoked_by_an_annotator(client, users):
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import ApiToken
+
+    users.create("ann", "annotator")
+    users.create("bob", "annotator")
+    with session_scope(write=False) as session:
+        bob_token_id = session.scalars(select(ApiToken.id).join(ApiToken.user).where(
+            ApiToken.user.has(username="bob"))).one()
+    csrf = login(client, "ann")
+    assert client.post(f"/tokens/{bob_token_id}/revoke", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_oversized_bodies_get_413_not_5xx(users, project):
+    admin, pid = project
+    huge = {"name": "x" * (2 * 1024 * 1024), "kind": "text", "labels": ["a", "b"]}
+    assert admin.post("/api/v1/projects", json=huge).status_code == 413
+
+    def chunks():
+        for _ in range(3):
+            yield b"[" + b"1," * 400_000 + b"1]"
+
+    chunked = admin.post("/api/v1/projects", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+
+
+def test_upload_over_the_size_limit_is_413(monkeypatch, users, project):
+    from app.config import get_settings
+    from app.main import create_app
+
+    admin, pid = project
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", 1000)
+    small_app = create_app()
+    from fastapi.testclient import TestClient
+
+    with TestClient(small_app, headers=dict(admin.headers)) as limited:
+        response = limited.post(f"/api/v1/projects/{pid}/items",
+                                files={"file": ("big.csv", b"text\n" + b"x" * 5000 + b"\n", "text/csv")})
+    assert response.status_code == 413 and "larger than the limit" in response.json()["detail"]
