@@ -43,9 +43,10 @@ The committee (`committee=`):
 Cost: fitting M members on the labelled set, then M predict_proba calls over the pool, done in
 chunks of `chunk_rows` rows so the extra memory is one (M x chunk x K) block per thread: linear
 in pool size, about M times the cost of the uncertainty strategies. Chunks are scored by
-`n_threads` threads (numpy, scipy and BLAS release the GIL) with BLAS held to one thread
-meanwhile: a multi-threaded BLAS on the skinny (chunk x features) @ (features x K) products is
-slower than one thread per chunk, badly so on a busy machine.
+`n_threads` threads (numpy, scipy and BLAS release the GIL). BLAS is held to one thread for the
+whole call (threadpoolctl, process-wide while it lasts): multi-threaded OpenBLAS on the skinny
+(chunk x features) @ (features x K) products and on small labelled sets is slower than one
+thread, ten times slower for small fits on a busy machine.
 """
 
 import numbers
@@ -211,6 +212,8 @@ def build_committee(model, X_labeled, y_labeled, *, committee: str = "bagging", 
                          "to train its members")
     if committee not in COMMITTEES:
         raise ValueError(f"unknown committee {committee!r}; choose one of {', '.join(COMMITTEES)}")
+    if committee == "bagging" and not hasattr(model, "predict_proba"):
+        raise ValueError("a bagging committee needs a model that predicts probabilities (predict_proba)")
     rng = np.random.default_rng(rng)
     y = np.asarray(y_labeled)
     if y.ndim != 1:
@@ -259,7 +262,8 @@ def member_probabilities(members, classes: np.ndarray, X) -> np.ndarray:
 
 def _check_n_members(n_members) -> int:
     if isinstance(n_members, bool) or not isinstance(n_members, numbers.Integral):
-        raise ValueError(f"n_members must be a whole number, got {n_members!r}")
+        # ValueError, not TypeError: parameter problems reach users as 422s
+        raise ValueError(f"n_members must be a whole number, got {n_members!r}")  # noqa: TRY004
     if not 2 <= n_members <= MAX_MEMBERS:
         raise ValueError(f"n_members must be between 2 and {MAX_MEMBERS}, got {n_members}")
     return int(n_members)
@@ -281,8 +285,13 @@ class _CommitteeStrategy(QueryStrategy):
         raise NotImplementedError
 
     def utilities(self, model, X_pool, X_labeled=None, y_labeled=None) -> np.ndarray:
-        members, classes = build_committee(model, X_labeled, y_labeled, committee=self.committee,
-                                           n_members=self.n_members, rng=self._rng(), X_pool=X_pool)
+        # One BLAS thread: the labelled set is small and the pool is split across our own threads.
+        with threadpool_limits(limits=1, user_api="blas"):
+            members, classes = build_committee(model, X_labeled, y_labeled, committee=self.committee,
+                                               n_members=self.n_members, rng=self._rng(), X_pool=X_pool)
+            return self._score_pool(members, classes, X_pool)
+
+    def _score_pool(self, members, classes, X_pool) -> np.ndarray:
         n = _n_rows(X_pool)
         out = np.empty(n)
         starts = range(0, n, self.chunk_rows)
@@ -295,10 +304,10 @@ class _CommitteeStrategy(QueryStrategy):
         if self.n_threads <= 1 or len(starts) <= 1:
             for start in starts:
                 score(start)
-            return out
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self.n_threads) as pool:
-            for _ in pool.map(score, starts):  # re-raises a worker's exception here
-                pass
+        else:
+            with ThreadPoolExecutor(self.n_threads) as pool:
+                for _ in pool.map(score, starts):  # re-raises a worker's exception here
+                    pass
         return out
 
     def get_params(self) -> dict:
@@ -307,7 +316,7 @@ class _CommitteeStrategy(QueryStrategy):
 
 class VoteEntropy(_CommitteeStrategy):
     name = "vote_entropy"
-    description = "Items on which a committee of models trained on resampled labels votes most split."
+    description = "Items on which a committee of several models splits its votes most evenly."
 
     def _from_member_proba(self, member_proba):
         return vote_entropy_from_proba(member_proba)
@@ -315,7 +324,7 @@ class VoteEntropy(_CommitteeStrategy):
 
 class ConsensusEntropy(_CommitteeStrategy):
     name = "consensus_entropy"
-    description = "Items whose label is most uncertain when a committee of models averages its predictions."
+    description = "Items whose label is least certain when a committee of several models averages its predictions."
 
     def _from_member_proba(self, member_proba):
         return consensus_entropy_from_proba(member_proba)
@@ -323,7 +332,7 @@ class ConsensusEntropy(_CommitteeStrategy):
 
 class KLDisagreement(_CommitteeStrategy):
     name = "kl_disagreement"
-    description = "Items on which a committee's predicted label distributions differ most from each other."
+    description = "Items on which the label probabilities of a committee of several models differ most."
 
     def __init__(self, n_members: int = 5, committee: str = "bagging", kl_aggregate: str = "mean",
                  random_state: int | None = None, batch_mode: str = "top_k", batch_params: dict | None = None):
