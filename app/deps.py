@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from app.db import read_session, write_session
@@ -18,6 +18,9 @@ from app.security import csrf_tokens_match, new_csrf_token
 from app.users.service import live_token, touch_token
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Row ids in paths: PostgreSQL integers are 32-bit, so anything larger is refused as a 422 up front.
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _session_scope(factory) -> Iterator[Session]:
@@ -153,7 +156,7 @@ def project_for(session: Session, user: User, project_id: int) -> Project:
     return project
 
 
-def load_page_project(project_id: int, session: SessionDep, user: Annotated[User, Depends(page_user)]) -> Project:
+def load_page_project(project_id: DbId, session: SessionDep, user: Annotated[User, Depends(page_user)]) -> Project:
     return project_for(session, user, project_id)
 
 

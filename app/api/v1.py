@@ -18,7 +18,7 @@ from app.api.schemas import (
     UserRead,
     WhyRead,
 )
-from app.deps import ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep, project_for
+from app.deps import DbId, ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep, project_for
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.projects.membership import add_member, is_member, members_of, remove_member
@@ -67,12 +67,12 @@ def api_list_projects(user: ApiUser, session: ReadSessionDep):
 
 
 @router.get("/projects/{project_id}", response_model=ProjectSummary)
-def api_get_project(project_id: int, user: ApiUser, session: ReadSessionDep):
+def api_get_project(project_id: DbId, user: ApiUser, session: ReadSessionDep):
     return _summary(session, _project(session, project_id, user))
 
 
 @router.post("/projects/{project_id}/items", response_model=ImportRead, status_code=status.HTTP_201_CREATED)
-def api_import_items(project_id: int, user: ApiAdmin, session: SessionDep, file: Annotated[UploadFile, File()],
+def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file: Annotated[UploadFile, File()],
                      format: Annotated[str | None, Form(max_length=10)] = None,
                      text_column: Annotated[str | None, Form(max_length=200)] = None,
                      id_column: Annotated[str | None, Form(max_length=200)] = None,
@@ -87,7 +87,7 @@ def api_import_items(project_id: int, user: ApiAdmin, session: SessionDep, file:
 
 @router.get("/projects/{project_id}/next", response_model=ServedItem,
             responses={204: {"description": "Nothing is left for this annotator"}})
-def api_next_item(project_id: int, user: ApiUser, session: SessionDep):
+def api_next_item(project_id: DbId, user: ApiUser, session: SessionDep):
     """The next item for the caller, leased to them, with why it was chosen."""
     project = _project(session, project_id, user)
     served = labeling.next_item(session, project=project, user=user)
@@ -108,7 +108,7 @@ def _item(session, item_id: int, user: User) -> tuple[Item, Project]:
 @router.post("/items/{item_id}/annotations", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "The same answer was already recorded (or changed)"},
                         409: {"description": "Leased to someone else or already complete"}})
-def api_annotate(item_id: int, data: AnnotationCreate, user: ApiUser, session: SessionDep, response: Response):
+def api_annotate(item_id: DbId, data: AnnotationCreate, user: ApiUser, session: SessionDep, response: Response):
     item, project = _item(session, item_id, user)
     annotation, created = labeling.annotate(session, project=project, item=item, user=user, label=data.label,
                                             seconds_spent=data.seconds_spent)
@@ -119,7 +119,7 @@ def api_annotate(item_id: int, data: AnnotationCreate, user: ApiUser, session: S
 
 
 @router.post("/items/{item_id}/skip", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED)
-def api_skip(item_id: int, user: ApiUser, session: SessionDep, response: Response):
+def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Response):
     item, project = _item(session, item_id, user)
     annotation, created = labeling.skip(session, project=project, item=item, user=user)
     if not created:
@@ -130,7 +130,7 @@ def api_skip(item_id: int, user: ApiUser, session: SessionDep, response: Respons
 
 @router.post("/projects/{project_id}/undo", response_model=ServedItem,
              responses={204: {"description": "Nothing to undo"}})
-def api_undo(project_id: int, user: ApiUser, session: SessionDep):
+def api_undo(project_id: DbId, user: ApiUser, session: SessionDep):
     """Take back the caller's latest answer in the project; the item is leased back to them."""
     project = _project(session, project_id, user)
     served = labeling.undo_last(session, project=project, user=user)
@@ -142,7 +142,7 @@ def api_undo(project_id: int, user: ApiUser, session: SessionDep):
 
 
 @router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])
-def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
+def api_models(project_id: DbId, user: ApiLead, session: ReadSessionDep):
     project = _project(session, project_id, user)
     return [ModelVersionRead(is_current=m.id == project.current_model_version_id,
                              **{k: getattr(m, k) for k in ModelVersionRead.model_fields if k != "is_current"})
@@ -150,25 +150,25 @@ def api_models(project_id: int, user: ApiLead, session: ReadSessionDep):
 
 
 @router.get("/projects/{project_id}/jobs", response_model=list[JobRead])
-def api_jobs(project_id: int, user: ApiLead, session: ReadSessionDep):
+def api_jobs(project_id: DbId, user: ApiLead, session: ReadSessionDep):
     return recent_jobs(session, project_id=_project(session, project_id, user).id, limit=50)
 
 
 @router.post("/projects/{project_id}/simulations", response_model=SimulationRead,
              status_code=status.HTTP_202_ACCEPTED)
-def api_start_simulation(project_id: int, data: SimulationCreate, user: ApiLead, session: SessionDep):
+def api_start_simulation(project_id: DbId, data: SimulationCreate, user: ApiLead, session: SessionDep):
     """Replay the project's labels through these strategies in the worker; poll the result."""
     return queue_simulation(session, project=_project(session, project_id, user), user=user, strategies=data.strategies,
                             initial=data.initial, budget=data.budget, repeats=data.repeats)
 
 
 @router.get("/projects/{project_id}/simulations", response_model=list[SimulationRead])
-def api_list_simulations(project_id: int, user: ApiLead, session: ReadSessionDep):
+def api_list_simulations(project_id: DbId, user: ApiLead, session: ReadSessionDep):
     return list_simulations(session, project_id=_project(session, project_id, user).id, limit=50)
 
 
 @router.get("/projects/{project_id}/simulations/{simulation_id}", response_model=SimulationRead)
-def api_get_simulation(project_id: int, simulation_id: int, user: ApiLead, session: ReadSessionDep):
+def api_get_simulation(project_id: DbId, simulation_id: DbId, user: ApiLead, session: ReadSessionDep):
     _project(session, project_id, user)
     simulation = session.get(Simulation, simulation_id)
     if simulation is None or simulation.project_id != project_id:
@@ -177,12 +177,12 @@ def api_get_simulation(project_id: int, simulation_id: int, user: ApiLead, sessi
 
 
 @router.get("/projects/{project_id}/members", response_model=list[UserRead])
-def api_members(project_id: int, user: ApiLead, session: ReadSessionDep):
+def api_members(project_id: DbId, user: ApiLead, session: ReadSessionDep):
     return members_of(session, project_id=_project(session, project_id, user).id)
 
 
 @router.post("/projects/{project_id}/members", response_model=list[UserRead], status_code=status.HTTP_201_CREATED)
-def api_add_member(project_id: int, data: MemberAdd, user: ApiAdmin, session: SessionDep):
+def api_add_member(project_id: DbId, data: MemberAdd, user: ApiAdmin, session: SessionDep):
     project = _project(session, project_id, user)
     member = session.scalar(select(User).where(User.username == data.username))
     if member is None:
@@ -192,6 +192,6 @@ def api_add_member(project_id: int, data: MemberAdd, user: ApiAdmin, session: Se
 
 
 @router.delete("/projects/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def api_remove_member(project_id: int, user_id: int, user: ApiAdmin, session: SessionDep):
+def api_remove_member(project_id: DbId, user_id: DbId, user: ApiAdmin, session: SessionDep):
     remove_member(session, project_id=_project(session, project_id, user).id, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

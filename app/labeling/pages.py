@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from app.deps import PageUser, ProjectDep, SessionDep, csrf_protect
+from app.deps import DbId, PageUser, ProjectDep, SessionDep, csrf_protect
 from app.errors import DomainError
 from app.labeling import service
 from app.models import Item, Project, User
@@ -41,7 +41,7 @@ def _item(session, project: Project, item_id: int) -> Item | None:
 
 
 @router.post("/projects/{project_id}/items/{item_id}/label")
-def submit_label(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: int,
+def submit_label(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId,
                  label: Annotated[str, Form(max_length=200)]):
     item = _item(session, project, item_id)
     if item is None:
@@ -55,7 +55,7 @@ def submit_label(request: Request, user: PageUser, project: ProjectDep, session:
 
 
 @router.post("/projects/{project_id}/items/{item_id}/skip")
-def skip_item(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: int):
+def skip_item(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId):
     item = _item(session, project, item_id)
     if item is not None:
         try:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from app.deps import AdminPageUser, PageUser, ProjectDep, SessionDep, csrf_protect
+from app.deps import DbId, AdminPageUser, PageUser, ProjectDep, SessionDep, csrf_protect
 from app.models import Role, User
 from app.projects.membership import add_member, remove_member
 from app.templating import render
@@ -53,7 +53,7 @@ def _target(session, user_id: int) -> User:
 
 
 @router.post("/admin/users/{user_id}/active")
-def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: int,
+def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: DbId,
                     active: Annotated[bool, Form()]):
     target = _target(session, user_id)
     if target.id == user.id and not active:
@@ -64,7 +64,7 @@ def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, 
 
 
 @router.post("/admin/users/{user_id}/password")
-def reset_password_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: int,
+def reset_password_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: DbId,
                         password: Annotated[str, Form(max_length=1000)]):
     target = _target(session, user_id)
     try:
@@ -90,7 +90,7 @@ def create_token_page(request: Request, user: PageUser, session: SessionDep,
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token_page(request: Request, user: PageUser, session: SessionDep, token_id: int):
+def revoke_token_page(request: Request, user: PageUser, session: SessionDep, token_id: DbId):
     if revoke_token(session, token_id=token_id, owner_id=None if user.role == Role.admin else user.id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no token {token_id} of yours.")
     return RedirectResponse("/tokens", status_code=303)
@@ -108,6 +108,6 @@ def add_member_page(request: Request, user: AdminPageUser, project: ProjectDep, 
 
 @router.post("/projects/{project_id}/members/{user_id}/remove")
 def remove_member_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
-                       user_id: int):
+                       user_id: DbId):
     remove_member(session, project_id=project.id, user_id=user_id)
     return RedirectResponse(f"/projects/{project.id}#members", status_code=303)
