@@ -170,13 +170,15 @@ def _kmeans_pick(X_cand, candidates: np.ndarray, k: int, rng: np.random.Generato
 
     if sp.issparse(X_cand):  # drop the vocabulary no candidate uses: same distances, smaller centres
         used = np.unique(X_cand.indices)
+        if used.shape[0] == 0:  # only empty rows (e.g. texts with no known word): one point
+            return candidates[:1]
         X_cand = X_cand[:, used]
     seed = int(rng.integers(2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct clusters
         labels = KMeans(n_clusters=k, n_init=1, max_iter=KMEANS_MAX_ITER, random_state=seed).fit_predict(X_cand)
     _, first = np.unique(labels, return_index=True)
-    return candidates[:k]
+    return candidates[np.sort(first)]
 
 
 def _distances(X, Y, metric: str) -> np.ndarray:

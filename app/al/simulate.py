@@ -144,7 +144,7 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
         strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
         X_pool = X_train[pool_rows]
         utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)
-        chosen = pool_rows[strategy.select(utilities, room, X_pool)]
+        chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
         labeled.extend(int(i) for i in chosen)
         in_pool[chosen] = False
 

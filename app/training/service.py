@@ -125,7 +125,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
     if X_pool is not None:
         utilities = strategy.utilities(classifier, X_pool, X_train, y)
-        order = strategy.rank(utilities, X_pool, batch_size=batch_size)
+        order = strategy.rank(utilities, X_pool, batch_size=batch_size, X_labeled=X_train)
     else:
         utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
     score_seconds = time.perf_counter() - scoring_started

@@ -7,7 +7,13 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
-from app.al.batch import BATCH_MODES, order_by_utility, select_batch, top_k, validate_batch_params
+from app.al.batch import (
+    BATCH_MODES,
+    order_by_utility,
+    select_batch,
+    top_k,
+    validate_batch_params,
+)
 from app.al.strategies.base import QueryStrategy
 
 
@@ -89,6 +95,13 @@ def test_kmeans_on_sparse_tfidf_rows():
     batch = select_batch(utilities, 3, X_pool=X, mode="kmeans", rng=rng(), candidates=18)
     assert distinct_rows(X, batch) == 3
     assert select_batch(utilities, 10, X_pool=X, mode="kmeans", rng=rng()).shape == (10,)
+
+
+@pytest.mark.parametrize("mode", ["kmeans", "ranked"])
+def test_sparse_pool_of_empty_rows_still_gives_a_full_batch(mode):
+    X = sp.csr_matrix((30, 10))
+    batch = select_batch(rng(0).random(30), 4, X_pool=X, mode=mode, rng=rng(), candidates=30)
+    assert len(set(batch.tolist())) == 4
 
 
 def test_kmeans_with_fewer_distinct_points_than_the_batch_still_fills_it():

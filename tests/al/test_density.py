@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from sklearn.datasets import make_blobs
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics.pairwise import cosine_similarity, pairwise_distances
+from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.preprocessing import StandardScaler
 
 from app.al.strategies.base import QueryStrategy

@@ -2,13 +2,14 @@
 
 from app.al.strategies.base import QueryStrategy
 from app.al.strategies.committee import ConsensusEntropy, KLDisagreement, VoteEntropy
+from app.al.strategies.density import DensityWeighted
 from app.al.strategies.random import RandomSampling
 from app.al.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     cls.name: cls
     for cls in (RandomSampling, LeastConfidence, MarginSampling, EntropySampling,
-                VoteEntropy, ConsensusEntropy, KLDisagreement)
+                VoteEntropy, ConsensusEntropy, KLDisagreement, DensityWeighted)
 }
 
 
