@@ -19,8 +19,8 @@ from app.errors import DomainError
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
-from app.users.pages import router as users_router
 from app.templating import is_htmx, render
+from app.users.pages import router as users_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger(__name__)

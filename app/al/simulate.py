@@ -92,18 +92,17 @@ def _is_number(value) -> bool:
 
 
 def _read_records(path: Path) -> list[dict]:
-    name = path.name.lower()
-    opener = path.open
-    if name.endswith(".bz2"):
-        import bz2
+    import bz2
 
-        opener = lambda mode="rt", **kw: bz2.open(path, mode, **kw)  # noqa: E731
-        name = name[:-4]
+    name = path.name.lower()
+    compressed = name.endswith(".bz2")
+    name = name.removesuffix(".bz2")
     if name.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    with opener("rt", encoding="utf-8", newline="") as fh:
+    opener = bz2.open if compressed else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
         if name.endswith((".jsonl", ".ndjson", ".json")):
             return [json.loads(line) for line in fh if line.strip()]
         return list(csv.DictReader(fh))

@@ -10,19 +10,19 @@ from app.api.schemas import (
     AnnotationRead,
     ImportRead,
     JobRead,
-    ModelVersionRead,
     MemberAdd,
+    ModelVersionRead,
     ServedItem,
     SimulationCreate,
     SimulationRead,
     UserRead,
     WhyRead,
 )
-from app.deps import DbId, ApiAdmin, ApiLead, ApiUser, ReadSessionDep, SessionDep, project_for
+from app.deps import ApiAdmin, ApiLead, ApiUser, DbId, ReadSessionDep, SessionDep, project_for
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
-from app.projects.membership import add_member, is_member, members_of, remove_member
 from app.pool.service import import_pool
+from app.projects.membership import add_member, is_member, members_of, remove_member
 from app.projects.schemas import ProjectCreate, ProjectSummary
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
 from app.simulations.service import list_simulations, queue_simulation

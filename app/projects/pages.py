@@ -9,16 +9,16 @@ from pydantic import ValidationError
 
 from app.al import strategy_choices
 from app.al.batch import BATCH_MODES
-from app.errors import InvalidInput
 from app.deps import AdminPageUser, LeadPageUser, PageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect
+from app.errors import InvalidInput
 from app.labeling.service import current_model
 from app.pool.service import ImportRefused, import_pool
+from app.projects.membership import members_of
 from app.projects.schemas import ProjectCreate
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
-from app.projects.membership import members_of
-from app.users.service import list_users
 from app.simulations.service import MIN_LABELS, curve_svg_paths, list_simulations, queue_simulation
 from app.templating import is_htmx, render
+from app.users.service import list_users
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 

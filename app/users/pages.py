@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from app.deps import DbId, AdminPageUser, PageUser, ProjectDep, SessionDep, csrf_protect
+from app.deps import AdminPageUser, DbId, PageUser, ProjectDep, SessionDep, csrf_protect
 from app.models import Role, User
 from app.projects.membership import add_member, remove_member
 from app.templating import render

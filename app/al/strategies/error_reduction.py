@@ -77,6 +77,8 @@ LOSSES = ("log", "zero_one")
 MODES = ("auto", "exact", "fast")
 # Largest Hessian (rows) formed and inverted exactly in fast mode; above it, its diagonal is used.
 HESSIAN_MAX_DIM = 2000
+# Newton iterations of the small per-(candidate, label) solve in fast mode (see `solve_new_item`).
+NEWTON_ITERATIONS = 30
 # Floats in one block of the fast computation (sample rows x candidates x classes x weight vectors).
 BLOCK_FLOATS = 2_000_000
 
@@ -89,19 +91,20 @@ def proba_loss(proba: np.ndarray, loss: str) -> np.ndarray:
 
 
 def logit_loss(Z: np.ndarray, loss: str, binary: bool) -> np.ndarray:
-    """The same losses from logits (last axis): one logit through a sigmoid when `binary`,
-    else a softmax over the last axis. Numerically stable for large logits."""
+    """The same losses from logits, logit axis FIRST: Z[k] holds logit k (reductions over a
+    leading axis are elementwise and fast). One logit through a sigmoid when `binary`, else a
+    softmax over axis 0. Numerically stable for large logits."""
     if binary:
-        z = Z[..., 0]
+        z = Z[0]
         if loss == "log":
             # entropy of Bernoulli(sigmoid(z)) = softplus(z) - sigmoid(z) * z
             return np.logaddexp(0.0, z) - expit(z) * z
         return expit(-np.abs(z))
-    shifted = Z - Z.max(axis=-1, keepdims=True)
+    shifted = Z - Z.max(axis=0)
     e = np.exp(shifted)
-    total = e.sum(axis=-1)
+    total = e.sum(axis=0)
     if loss == "log":
-        return np.log(total) - (e * shifted).sum(axis=-1) / total
+        return np.log(total) - (e * shifted).sum(axis=0) / total
     return 1.0 - 1.0 / total
 
 
@@ -201,26 +204,26 @@ class _ExactCurvature:
         return {"F": F, "coords": phi, "phi": self._augment(phi)}
 
     def _psi(self, a: dict) -> np.ndarray:
-        """phi_a[j] Hinv[k, j, l, q] summed over j: (n_a, m, m, dim), kept for reuse."""
+        """sum_j phi_a[j] Hinv[k, j, l, q] as (m, m, n_a, dim), kept for reuse."""
         if "psi" not in a:
-            a["psi"] = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))
+            psi = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))  # (n_a, m, m, dim)
+            a["psi"] = np.ascontiguousarray(psi.transpose(1, 2, 0, 3))
         return a["psi"]
 
     def cross(self, a: dict, b: dict) -> np.ndarray:
-        """(n_a, n_b, m, m)."""
-        n_a, n_b = a["phi"].shape[0], b["phi"].shape[0]
-        Q = (self._psi(a).reshape(-1, self.dim) @ b["phi"].T).reshape(n_a, self.m, self.m, n_b)
-        Q = Q.transpose(0, 3, 1, 2)
+        """Q[k, l, i, j] = (J_{a_i} H^{-1} J_{b_j}')[k, l], shape (m, m, n_a, n_b)."""
+        Q = self._psi(a) @ b["phi"].T
         if self.use_span:
             dot = a["F"] @ b["F"].T
             dot = dot.toarray() if sp.issparse(dot) else np.asarray(dot)
             residual = dot - a["coords"] @ b["coords"].T
-            Q = Q + residual[:, :, None, None] * np.eye(self.m)
+            for k in range(self.m):
+                Q[k, k] += residual
         return Q
 
     def self_cross(self, a: dict) -> np.ndarray:
         """(n_a, m, m): J_a H^{-1} J_a' for each row."""
-        psi = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))
+        psi = np.tensordot(a["phi"], self.Hinv, axes=([1], [1]))  # (n_a, m, m, dim)
         Q = np.einsum("aklq,aq->akl", psi, a["phi"])
         if self.use_span:
             F = a["F"]
@@ -245,12 +248,12 @@ class _DiagonalCurvature:
         return {"F": F}
 
     def cross(self, a: dict, b: dict) -> np.ndarray:
-        n_a, n_b = n_rows(a["F"]), n_rows(b["F"])
-        Q = np.zeros((n_a, n_b, self.m, self.m))
+        """(m, m, n_a, n_b), zero off the class diagonal."""
+        Q = np.zeros((self.m, self.m, n_rows(a["F"]), n_rows(b["F"])))
         for k in range(self.m):
             scaled = a["F"] @ sp.diags(self.inv_weights[k]) if sp.issparse(a["F"]) else a["F"] * self.inv_weights[k]
             block = scaled @ b["F"].T
-            Q[:, :, k, k] = (block.toarray() if sp.issparse(block) else block) + self.inv_intercept[k]
+            Q[k, k] = (block.toarray() if sp.issparse(block) else block) + self.inv_intercept[k]
         return Q
 
     def self_cross(self, a: dict) -> np.ndarray:
@@ -262,8 +265,101 @@ class _DiagonalCurvature:
         return Q
 
 
+def _item_loss(u: np.ndarray, targets: np.ndarray, binary: bool) -> np.ndarray:
+    """Log loss of logits u (..., m) against one-hot targets (..., m)."""
+    if binary:
+        return np.logaddexp(0.0, u[..., 0]) - targets[..., 0] * u[..., 0]
+    top = u.max(axis=-1, keepdims=True)
+    return (top[..., 0] + np.log(np.exp(u - top).sum(axis=-1))) - (targets * u).sum(axis=-1)
+
+
+def solve_new_item(z: np.ndarray, M: np.ndarray, weights: np.ndarray, binary: bool,
+                   iterations: int = NEWTON_ITERATIONS) -> np.ndarray:
+    """v (candidates, K, m) such that theta' = theta - H^{-1} J_x' v, for each candidate x and label y.
+
+    With the labeled objective replaced by its quadratic model at the optimum,
+    0.5 * delta' H delta, and the new item's loss w_y * loss(z_x + J_x delta, y) kept exact, the
+    minimiser is delta = -H^{-1} J_x' v where v solves v = w_y * (p(z_x - M v) - e_y) and
+    M = J_x H^{-1} J_x' (m x m). v is found by Newton's method on the convex function
+    0.5 v' M v + w_y * loss(z_x - M v, y), with backtracking. The first Newton iterate from v = 0
+    is the classic one-step (influence-function) update delta = -(H + w_y J' A J)^{-1} w_y J'(p - e_y);
+    `iterations=1` returns exactly that step; more iterations stop it from overshooting when the
+    label is a surprise (p_y near 0, where the item's loss flattens out).
+    z: (c, m) current logits, M: (c, m, m), weights: (K,) = C * class weight of each label.
+    """
+    c, m = z.shape
+    K = len(weights)
+    targets = np.zeros((K, m))
+    if binary:
+        targets[1, 0] = 1.0  # the single logit is for classes_[1]
+    else:
+        targets[:] = np.eye(K)
+    # one row per (candidate, label)
+    z_all = np.repeat(z, K, axis=0)
+    M_all = np.repeat(M, K, axis=0)
+    w_all = np.tile(weights, c)
+    t_all = np.tile(targets, (c, 1))
+    v = np.zeros((c * K, m))
+    eye = np.eye(m)
+
+    def logits(rows, vv):
+        return z_all[rows] - np.einsum("nkl,nl->nk", M_all[rows], vv)
+
+    def objective(rows, vv, u):
+        return (0.5 * np.einsum("nk,nkl,nl->n", vv, M_all[rows], vv)
+                + w_all[rows] * _item_loss(u, t_all[rows], binary))
+
+    active = np.arange(c * K)
+    for _ in range(max(1, iterations)):
+        if active.size == 0:
+            break
+        vv = v[active]
+        u = logits(active, vv)
+        if binary:
+            p = expit(u)
+            A = (p * (1.0 - p))[:, :, None]
+        else:
+            p = np.exp(u - u.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            A = p[:, :, None] * eye - p[:, :, None] * p[:, None, :]
+        w = w_all[active][:, None]
+        residual = vv - w * (p - t_all[active])  # zero at the solution
+        system = eye + w[:, :, None] * (A @ M_all[active])
+        direction = -np.linalg.solve(system, residual[..., None])[..., 0]
+        if iterations == 1:
+            v[active] = vv + direction
+            break
+        # Converged rows (tiny residual) take their last, full Newton step and leave.
+        converged = np.abs(residual).max(axis=1) <= 1e-10 * (1.0 + w[:, 0])
+        v[active[converged]] = vv[converged] + direction[converged]
+        keep = ~converged
+        active, vv, u, residual, direction = active[keep], vv[keep], u[keep], residual[keep], direction[keep]
+        if active.size == 0:
+            break
+        # Armijo backtracking where the full step does not descend; the gradient is M @ residual
+        slope = np.einsum("nk,nkl,nl->n", residual, M_all[active], direction)
+        current = objective(active, vv, u)
+        slack = 1e-12 * (1.0 + np.abs(current))
+        step = np.ones(active.size)
+        pending = np.arange(active.size)
+        for _ in range(40):
+            trial = vv[pending] + step[pending, None] * direction[pending]
+            rows = active[pending]
+            value = objective(rows, trial, logits(rows, trial))
+            bad = value > current[pending] + 1e-4 * step[pending] * slope[pending] + slack[pending]
+            pending = pending[bad]
+            if pending.size == 0:
+                break
+            step[pending] *= 0.5
+        step[pending] = 0.0  # no descent left: at the optimum to working precision
+        v[active] = vv + step[:, None] * direction
+        active = active[step > 0.0]
+    return v.reshape(c, K, m)
+
+
 def fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample, candidate_in_sample,
-                        n_pool: int, loss: str = "log") -> tuple[np.ndarray, str]:
+                        n_pool: int, loss: str = "log", newton_iterations: int = NEWTON_ITERATIONS
+                        ) -> tuple[np.ndarray, str]:
     """Expected error per candidate for an L2 LogisticRegression, one Newton step per (x, y).
 
     `candidate_in_sample[j]` is candidate j's row in F_sample (-1 when absent: it is left out of
@@ -320,18 +416,18 @@ def fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample
         if binary:
             p1 = expit(z_c[:, 0])
             proba = np.column_stack([1.0 - p1, p1])
-            residual = np.stack([p1, p1 - 1.0], axis=1)[:, :, None]  # y = classes[0], classes[1]
         else:
             proba = np.exp(z_c - z_c.max(axis=1, keepdims=True))
             proba /= proba.sum(axis=1, keepdims=True)
-            residual = proba[:, None, :] - np.eye(K)[None, :, :]
-        A = curvature(z_c)
         cand = geometry.prepare(F_c)
         M = geometry.self_cross(cand)  # (c, m, m)
-        system = np.eye(m) + weights[None, :, None, None] * (A @ M)[:, None, :, :]  # (c, K, m, m)
-        s = np.linalg.solve(system, residual[..., None])[..., 0] * weights[None, :, None]
-        Q = geometry.cross(sample, cand)  # (n_sample, c, m, m)
-        Z = z_sample[:, None, None, :] - np.einsum("sckl,cyl->scyk", Q, s)
+        s = solve_new_item(z_c, M, weights, binary, newton_iterations)  # (c, K, m)
+        Q = geometry.cross(sample, cand)  # (m, m, n_sample, c)
+        Z = np.empty((m, n_sample, stop - start, K))
+        for k in range(m):
+            Z[k] = z_sample[:, k, None, None]
+            for l in range(m):
+                Z[k] -= Q[k, l][:, :, None] * s[None, :, :, l]
         losses = logit_loss(Z, loss, binary)  # (n_sample, c, K)
         positions = candidate_in_sample[start:stop]
         inside = np.flatnonzero(positions >= 0)
