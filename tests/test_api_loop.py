@@ -35,7 +35,7 @@ def test_upload_label_retrain_and_rerank(users):
     assert upload.json()["imported"] == 300 and upload.json()["meta_columns"] == ["movie"]
 
     served = []
-    for n in range(30):
+    for _ in range(30):
         nxt = annotator.get(f"/api/v1/projects/{project['id']}/next")
         assert nxt.status_code == 200, nxt.text
         item = nxt.json()
@@ -43,16 +43,21 @@ def test_upload_label_retrain_and_rerank(users):
         answer = annotator.post(f"/api/v1/items/{item['id']}/annotations",
                                 json={"label": gold[item["external_id"]]})
         assert answer.status_code == 201, answer.text
-        if (n + 1) % 10 == 0:
-            run_worker_until_idle()  # the worker retrains between batches, as it would in the background
+        run_worker_until_idle()  # retrains when a batch is complete, as the background worker would
 
     models = admin.get(f"/api/v1/projects/{project['id']}/models").json()
-    assert [m["n_labels"] for m in models] == [30, 20, 10]
+    holdout_served = [s for s in served if s["why"]["source"] == "holdout"]
+    training_served = [s for s in served if s["why"]["source"] != "holdout"]
+    assert holdout_served, "a tenth of what is served goes to the unbiased holdout"
+    # a retrain after each batch of 10 training labels (holdout labels never train)
+    assert [m["n_labels"] for m in models] == list(range(10 * (len(training_served) // 10), 0, -10))
+    assert len(models) >= 2
     assert models[0]["is_current"] and "cv_accuracy" in models[0]["metrics"]
+    assert 1 <= models[0]["metrics"]["holdout"]["n"] <= len(holdout_served)  # labelled before that retrain
 
     first = served[0]["why"]
-    assert first["source"] in ("cold_start", "random") and first["model_version"] is None
-    later = [s["why"] for s in served[10:]]
+    assert first["source"] in ("cold_start", "random", "holdout") and first["model_version"] is None
+    later = [s["why"] for s in training_served[10:]]
     assert all(w["source"] == "ranking" for w in later)
     assert all(w["strategy"] == "margin" and w["model_version"] >= 1 and 0 <= w["score"] <= 1 for w in later)
     # Margin serves the most uncertain first: scores of consecutive items of one ranking do not rise.
@@ -131,7 +136,7 @@ def test_tabular_project_trains_scaled_logistic_regression(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)
     project = create_text_project(admin, kind="tabular", labels=["setosa", "versicolor", "virginica"],
-                                  strategy="entropy")
+                                  strategy="entropy", holdout_fraction=0)
     iris = load_iris()
     lines = ["id,sepal_length,sepal_width,petal_length,petal_width"]
     lines += [f"i{n}," + ",".join(str(v) for v in row) for n, row in enumerate(iris.data)]

@@ -24,7 +24,8 @@ def test_strategy_runs_in_the_worker_on_tabular_rows(users, strategy):
     _, token = users.create("admin", "admin")
     api = users.api(token)
     pid = api.post("/api/v1/projects", json={"name": strategy, "kind": "tabular", "strategy": strategy,
-                                             "labels": list(iris.target_names), "batch_size": 10}).json()["id"]
+                                             "labels": list(iris.target_names), "batch_size": 10,
+                                             "holdout_fraction": 0}).json()["id"]
     lines = ["id,a,b,c,d"] + [f"i{n}," + ",".join(map(str, row)) for n, row in enumerate(iris.data)]
     api.post(f"/api/v1/projects/{pid}/items", files={"file": ("iris.csv", "\n".join(lines).encode(), "text/csv")})
     _label_and_train(api, pid, lambda item: iris.target_names[iris.target[int(item["external_id"][1:])]])
@@ -43,7 +44,8 @@ def test_batch_modes_run_in_the_worker_on_texts(users, batch_mode):
     gold = {r["id"]: r["category"] for r in rows}
     pid = api.post("/api/v1/projects", json={"name": batch_mode, "kind": "text", "strategy": "entropy",
                                              "strategy_params": {"batch_mode": batch_mode},
-                                             "labels": ["fresh", "rotten", "plot"], "batch_size": 10}).json()["id"]
+                                             "labels": ["fresh", "rotten", "plot"], "batch_size": 10,
+                                             "holdout_fraction": 0}).json()["id"]
     api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", to_csv(rows, ["id", "text"]), "text/csv")})
     _label_and_train(api, pid, lambda item: gold[item["external_id"]])
     jobs = api.get(f"/api/v1/projects/{pid}/jobs").json()

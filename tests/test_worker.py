@@ -15,7 +15,7 @@ def make_project(users):
     _, token = users.create("admin", "admin")
     api = users.api(token)
     pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"],
-                                             "batch_size": 2}).json()["id"]
+                                             "batch_size": 2, "holdout_fraction": 0}).json()["id"]
     pool = "text\n" + "".join(f"item number {i}\n" for i in range(10))
     api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
     return api, pid

@@ -5,6 +5,7 @@ first available row of the current ranking (or of the import-time random permuta
 there is no ranking). No model is fitted or asked here.
 """
 
+import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,9 @@ from app.models import (
     utcnow,
 )
 from app.training.queue import maybe_queue_training
+
+# Which served items go to the holdout; a module-level generator, seeded by the OS.
+_coin = random.Random()
 
 # Time on one item beyond this is a coffee break, not labelling effort.
 MAX_SECONDS_SPENT = 30 * 60
@@ -90,13 +94,19 @@ def current_model(session: Session, project: Project) -> ModelVersion | None:
 def _labelled_classes(session: Session, project: Project) -> int:
     return session.scalar(
         select(func.count(func.distinct(Item.final_label)))
-        .where(Item.project_id == project.id, Item.final_label.is_not(None))
+        .where(Item.project_id == project.id, Item.final_label.is_not(None), Item.is_holdout.is_(False))
     ) or 0
 
 
 def _choose(session: Session, project: Project, user: User, now: datetime) -> tuple[Item, Why] | None:
     conditions = _available(project, user.id, now)
     model = current_model(session, project)
+    version = model.version if model is not None else None
+    if project.holdout_fraction > 0 and _coin.random() < project.holdout_fraction:
+        item = _first_in_shuffle_order(session, conditions + [Item.is_holdout.is_(True)])
+        if item is not None:
+            return item, Why(ServeSource.holdout, "random", None, version)
+    conditions.append(Item.is_holdout.is_(False))
     if model is not None and project.strategy != "random":
         row = session.execute(_lock(
             select(Item, RankingEntry.score)
@@ -106,15 +116,21 @@ def _choose(session: Session, project: Project, user: User, now: datetime) -> tu
             .limit(1), session)).first()
         if row is not None:
             return row[0], Why(ServeSource.ranking, model.strategy, float(row[1]), model.version)
-    item = session.scalars(_lock(
-        select(Item).where(*conditions).order_by(Item.shuffle_key).limit(1), session)).first()
+    item = _first_in_shuffle_order(session, conditions)
     if item is None:
-        return None
+        # Only holdout items are left: serve them as such, so the pool can be finished.
+        item = _first_in_shuffle_order(session, conditions[:-1] + [Item.is_holdout.is_(True)])
+        return (item, Why(ServeSource.holdout, "random", None, version)) if item is not None else None
     if model is not None:
         return item, Why(ServeSource.random, "random", None, model.version)
     if _labelled_classes(session, project) < 2:
         return item, Why(ServeSource.cold_start, "random")
     return item, Why(ServeSource.random, "random")
+
+
+def _first_in_shuffle_order(session: Session, conditions: list) -> Item | None:
+    return session.scalars(_lock(select(Item).where(*conditions).order_by(Item.shuffle_key).limit(1),
+                                 session)).first()
 
 
 def _hold(session: Session, *, project: Project, item: Item, user: User, why: Why, now: datetime) -> Lease:
@@ -169,7 +185,8 @@ def refresh_item(session: Session, *, project: Project, item: Item) -> None:
         Annotation.item_id == item.id, Annotation.skipped.is_(False))).all()
     item.n_annotations = len(labels)
     top = Counter(labels).most_common(2)
-    item.final_label = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else None
+    majority = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else None
+    item.final_label = item.adjudicated_label or majority
     item.state = ItemState.done if item.n_annotations >= project.annotations_per_item else ItemState.open
 
 

@@ -12,6 +12,7 @@ class ServeSource(StrEnum):
     ranking = "ranking"  # the current model's ranking chose it
     random = "random"  # uniform draw: strategy "random", or no ranking yet for a trained project
     cold_start = "cold_start"  # fewer than two classes labelled, so no model can rank yet
+    holdout = "holdout"  # drawn uniformly at random for the unbiased holdout; never trained on
 
 
 class Annotation(Base):

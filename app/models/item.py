@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -34,4 +34,9 @@ class Item(Base):
     # The label training uses: the majority of the annotations, None on a tie or none yet.
     final_label: Mapped[str | None] = mapped_column(String(200))
     shuffle_key: Mapped[int] = mapped_column(Integer)
+    # Drawn uniformly at random when served (the project's holdout_fraction): measured on, never trained on.
+    is_holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A lead's decision on a disagreement; it beats the majority of the annotations.
+    adjudicated_label: Mapped[str | None] = mapped_column(String(200))
+    adjudicated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

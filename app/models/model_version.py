@@ -33,6 +33,8 @@ class ModelVersion(Base):
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     score_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     n_ranked: Mapped[int] = mapped_column(Integer, default=0)
+    # For the dashboard, computed by the worker: pool map, uncertainty histogram, stop-set predictions.
+    diagnostics: Mapped[dict | None] = deferred(mapped_column(JSON))
     # joblib dump of the fitted scikit-learn pipeline (raw item data in, labels out).
     artifact: Mapped[bytes] = deferred(mapped_column(LargeBinary))
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -25,6 +25,8 @@ class Project(Base):
     strategy_params: Mapped[dict] = mapped_column(JSON, default=dict)
     batch_size: Mapped[int] = mapped_column(Integer, default=10)
     annotations_per_item: Mapped[int] = mapped_column(Integer, default=1)
+    # Share of served items drawn at random into the holdout that measures progress without bias.
+    holdout_fraction: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
     # Tabular pools: the feature columns fixed by the first upload, in order.
     feature_names: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

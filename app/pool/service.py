@@ -13,6 +13,7 @@ from app.pool.parsing import PoolParser, UploadError, detect_format
 from app.training.features import forget
 
 INSERT_CHUNK = 5_000
+SHUFFLE_KEYS = 2**31
 
 
 @dataclass
@@ -56,6 +57,10 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         id_column=id_column, feature_columns=feature_columns)
     existing_count = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
     rng = random.Random()
+    # The holdout is a uniform random slice of the pool fixed at import: the items whose random key
+    # falls below the project's fraction. The strategy never ranks them, so the labelled part of the
+    # holdout stays an unbiased sample however the strategy chooses.
+    holdout_below = int(project.holdout_fraction * SHUFFLE_KEYS)
     batch: list[dict] = []
     imported = 0
 
@@ -68,6 +73,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         if parser.errors:
             continue  # keep reading to report more problems, but insert nothing more
         imported += 1
+        shuffle_key = rng.getrandbits(31)
         batch.append({
             "project_id": project.id,
             "external_id": parsed.external_id or str(existing_count + imported),
@@ -75,7 +81,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "meta": parsed.meta,
             "state": ItemState.open,
             "n_annotations": 0,
-            "shuffle_key": rng.getrandbits(31),
+            "shuffle_key": shuffle_key,
+            "is_holdout": shuffle_key < holdout_below,
             "_line": parsed.line,
         })
         if len(batch) >= INSERT_CHUNK:

@@ -18,6 +18,8 @@ class ProjectCreate(BaseModel):
     strategy_params: dict = Field(default_factory=dict)
     batch_size: int = Field(default=10, ge=1, le=10_000)
     annotations_per_item: int = Field(default=1, ge=1, le=20)
+    holdout_fraction: float = Field(default=0.1, ge=0.0, le=0.5,
+                                    description="share of the pool kept aside, served at random, never trained on")
     description: str = Field(default="", max_length=5000)
     members: list[str] = Field(default_factory=list, max_length=1000,
                                description="usernames of the leads and annotators who may work on it")
@@ -63,6 +65,7 @@ class ProjectRead(BaseModel):
     strategy_params: dict
     batch_size: int
     annotations_per_item: int
+    holdout_fraction: float
     feature_names: list[str] | None
     created_at: datetime
 

@@ -18,7 +18,8 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
     project = Project(
         name=data.name, description=data.description, kind=data.kind, labels=data.labels,
         strategy=data.strategy, strategy_params=data.strategy_params, batch_size=data.batch_size,
-        annotations_per_item=data.annotations_per_item, next_train_at=data.batch_size,
+        annotations_per_item=data.annotations_per_item, holdout_fraction=data.holdout_fraction,
+        next_train_at=data.batch_size,
         created_by_id=created_by.id if created_by else None)
     session.add(project)
     session.flush()

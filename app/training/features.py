@@ -65,8 +65,6 @@ def pool_features(session: Session, project: Project) -> PoolFeatures:
     if hasattr(featurizer, "stop_words_"):
         # Only kept for introspection, and it can dwarf the rest of a pickled pipeline.
         featurizer.stop_words_ = None
-    if isinstance(X, np.ndarray):
-        X = X.astype(np.float32 if project.kind == "tabular" else X.dtype, copy=False)
     features = PoolFeatures(key=key, item_ids=np.asarray(ids, dtype=np.int64), X=X, featurizer=featurizer)
     with _lock:
         _cache[project.id] = features

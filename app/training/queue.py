@@ -7,10 +7,10 @@ from app.models import Item, Job, JobStatus, Project
 
 
 def training_label_counts(session: Session, *, project_id: int) -> tuple[int, int]:
-    """(items with a training label, distinct labels among them)."""
+    """(items with a training label, distinct labels among them); holdout items never train."""
     row = session.execute(
         select(func.count(), func.count(func.distinct(Item.final_label)))
-        .where(Item.project_id == project_id, Item.final_label.is_not(None))).one()
+        .where(Item.project_id == project_id, Item.final_label.is_not(None), Item.is_holdout.is_(False))).one()
     return int(row[0]), int(row[1])
 
 

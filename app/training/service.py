@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, insert, select, update
 from app.al import build_classifier, get_strategy
 from app.db import session_scope
 from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
+from app.training import diagnostics
 from app.training.features import pool_features
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,17 @@ class TrainingResult:
 
 
 def _labelled(session, project_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training labels: every labelled item outside the holdout."""
     rows = session.execute(select(Item.id, Item.final_label).where(
-        Item.project_id == project_id, Item.final_label.is_not(None)).order_by(Item.id)).all()
+        Item.project_id == project_id, Item.final_label.is_not(None), Item.is_holdout.is_(False))
+        .order_by(Item.id)).all()
     return np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], dtype=object)
 
 
 def _open_ids(session, project_id: int) -> np.ndarray:
-    ids = session.scalars(select(Item.id).where(Item.project_id == project_id, Item.state == ItemState.open)
-                          .order_by(Item.id)).all()
+    """What the strategy ranks: open items outside the holdout (holdout items are served at random)."""
+    ids = session.scalars(select(Item.id).where(Item.project_id == project_id, Item.state == ItemState.open,
+                                                Item.is_holdout.is_(False)).order_by(Item.id)).all()
     return np.asarray(ids, dtype=np.int64)
 
 
@@ -102,6 +106,9 @@ def train_and_rank(project_id: int) -> TrainingResult:
         batch_size = project.batch_size
         labelled_ids, y = _labelled(session, project_id)
         open_ids = _open_ids(session, project_id)
+        holdout_ids, y_holdout = diagnostics.holdout_labels(session, project_id)
+        stop_ids = diagnostics.stop_set_ids(session, project_id)
+        previous_stop = diagnostics.previous_stop_set(session, project_id)
         features = pool_features(session, project)
 
     classes = sorted(set(y.tolist()))
@@ -129,6 +136,10 @@ def train_and_rank(project_id: int) -> TrainingResult:
     else:
         utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
     score_seconds = time.perf_counter() - scoring_started
+    evaluation, dashboard = diagnostics.compute(
+        classifier=classifier, features=features, labelled_ids=labelled_ids, y=y, open_ids=open_ids,
+        holdout_ids=holdout_ids, y_holdout=y_holdout, stop_ids=stop_ids, previous_stop=previous_stop, seed=len(y))
+    metrics.update(evaluation)
     pipeline = Pipeline([("features", features.featurizer), ("classifier", classifier)])
     metrics["library_versions"] = {"scikit-learn": sklearn_version, "numpy": np.__version__}
 
@@ -139,7 +150,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
             project_id=project_id, version=version, created_at=utcnow(), n_labels=int(len(y)),
             classes=[str(c) for c in classifier.classes_], metrics=metrics, strategy=strategy_name,
             train_seconds=train_seconds, score_seconds=score_seconds, n_ranked=int(len(order)),
-            artifact=_dump(pipeline))
+            artifact=_dump(pipeline), diagnostics=dashboard)
         session.add(model)
         session.flush()
         model_id = model.id
@@ -183,8 +194,8 @@ def _drop_old_rankings(project_id: int, *, keep: int) -> None:
                 session.execute(delete(RankingEntry).where(RankingEntry.model_version_id == model_id,
                                                            RankingEntry.rank <= ranks[-1]))
     stale = old_ids[KEEP_ARTIFACTS - 1:]
-    if stale:
+    if stale:  # metrics stay for the learning curve; the bulky parts go
         with session_scope() as session:
             session.execute(update(ModelVersion).where(ModelVersion.id.in_(stale),
                                                        ModelVersion.artifact.is_not(None))
-                            .values(artifact=None))
+                            .values(artifact=None, diagnostics=None))
