@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.v1 import router as api_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
+from app.dashboard.pages import api_router as dashboard_api_router
+from app.dashboard.pages import router as dashboard_router
 from app.deps import LoginRequired
 from app.errors import DomainError
 from app.labeling.pages import router as labeling_router
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projects_router)
     app.include_router(labeling_router)
     app.include_router(users_router)
+    app.include_router(dashboard_router)
+    app.include_router(dashboard_api_router)
     app.include_router(api_router)
 
     @app.exception_handler(LoginRequired)

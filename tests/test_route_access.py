@@ -58,6 +58,13 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{project_id}/members"): LEADS,
     ("POST", "/api/v1/projects/{project_id}/members"): {ADMIN},
     ("DELETE", "/api/v1/projects/{project_id}/members/{user_id}"): {ADMIN},
+    ("GET", "/projects/{project_id}/dashboard"): LEADS,
+    ("GET", "/projects/{project_id}/disagreements"): LEADS,
+    ("POST", "/projects/{project_id}/items/{item_id}/adjudicate"): LEADS,
+    ("GET", "/projects/{project_id}/export/{name}"): LEADS,
+    ("GET", "/api/v1/projects/{project_id}/stats"): LEADS,
+    ("GET", "/api/v1/projects/{project_id}/export/{name}"): LEADS,
+    ("POST", "/api/v1/items/{item_id}/adjudication"): LEADS,
 }
 # FastAPI's own documentation pages and the static files are public by design.
 PUBLIC_FRAMEWORK_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
@@ -111,7 +118,7 @@ def _path(template: str, world: dict, role: str) -> str:
     from app.models import ApiToken
 
     values = {"project_id": world["project"], "item_id": world["item"], "user_id": world["victim"],
-              "simulation_id": 1}
+              "simulation_id": 1, "name": "items.csv"}
     if "{token_id}" in template:
         with session_scope(write=False) as session:
             owner = world.get(role, world[ADMIN])

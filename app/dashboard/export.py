@@ -1,0 +1,132 @@
+"""Exports for leads: labelled items, every annotation, and the current model as a file."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC
+
+import joblib
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.al import build_classifier
+from app.errors import InvalidInput, NotFound
+from app.models import Annotation, Item, ModelVersion, Project, User
+from app.training.features import pool_features, raw_inputs
+from app.training.service import load_pipeline
+
+SLICES = ("all", "active", "holdout")
+FETCH = 5_000
+
+
+def _slice_condition(slice_: str):
+    if slice_ not in SLICES:
+        raise InvalidInput(f"unknown slice {slice_!r}; choose all, active or holdout")
+    if slice_ == "holdout":
+        return [Item.is_holdout.is_(True)]
+    if slice_ == "active":
+        return [Item.is_holdout.is_(False)]
+    return []
+
+
+def item_rows(session: Session, project: Project, slice_: str = "all") -> Iterator[dict]:
+    """One row per labelled item: id, the data as it was imported, its label and how it was reached."""
+    stmt = (select(Item).where(Item.project_id == project.id, Item.final_label.is_not(None),
+                               *_slice_condition(slice_)).order_by(Item.id).execution_options(yield_per=FETCH))
+    for item in session.scalars(stmt):
+        row = {"id": item.external_id}
+        if project.kind == "text":
+            row["text"] = item.payload["text"]
+        else:
+            row.update(zip(project.feature_names or [], item.payload["features"], strict=False))
+        row.update({"label": item.final_label, "holdout": item.is_holdout, "n_annotations": item.n_annotations,
+                    "adjudicated": item.adjudicated_label is not None})
+        for key, value in (item.meta or {}).items():
+            row.setdefault(key, value)
+        yield row
+
+
+def annotation_rows(session: Session, project: Project, slice_: str = "all") -> Iterator[dict]:
+    """One row per answer: who, when, how long, and why the item was served."""
+    stmt = (select(Annotation, Item.external_id, Item.is_holdout, User.username)
+            .join(Item, Item.id == Annotation.item_id).join(User, User.id == Annotation.user_id)
+            .where(Annotation.project_id == project.id, *_slice_condition(slice_))
+            .order_by(Annotation.id).execution_options(yield_per=FETCH))
+    for annotation, external_id, is_holdout, username in session.execute(stmt):
+        yield {"item_id": external_id, "label": annotation.label, "skipped": annotation.skipped,
+               "annotator": username,
+               "created_at": annotation.created_at.replace(tzinfo=UTC).isoformat(),
+               "updated_at": annotation.updated_at.replace(tzinfo=UTC).isoformat(),
+               "seconds_spent": annotation.seconds_spent, "holdout": is_holdout, "source": annotation.source,
+               "strategy": annotation.strategy, "score": annotation.score,
+               "model_version": annotation.model_version}
+
+
+def as_csv(rows: Iterator[dict]) -> Iterator[str]:
+    """CSV text in chunks; the header comes from the first row, later keys it lacks are dropped."""
+    buffer = io.StringIO()
+    writer = None
+    for n, row in enumerate(rows):
+        if writer is None:
+            writer = csv.DictWriter(buffer, fieldnames=list(row), extrasaction="ignore")
+            writer.writeheader()
+        writer.writerow(row)
+        if n % 1000 == 999:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if writer is None:
+        yield ""
+        return
+    yield buffer.getvalue()
+
+
+def as_jsonl(rows: Iterator[dict]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
+
+
+def model_bundle(session: Session, project: Project, *, include_holdout: bool = False) -> bytes:
+    """The current model as a joblib file: the fitted pipeline (raw items in, labels out) and what
+    it was trained on. With `include_holdout` the classifier is refitted on the holdout labels too,
+    as a final model to ship once labelling is over."""
+    model = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
+        else None
+    if model is None or model.artifact is None:
+        raise NotFound("this project has no trained model yet")
+    pipeline = load_pipeline(model.artifact)
+    n_labels = model.n_labels
+    if include_holdout:
+        rows = session.execute(select(Item.id, Item.final_label).where(
+            Item.project_id == project.id, Item.final_label.is_not(None)).order_by(Item.id)).all()
+        features = pool_features(session, project)
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        y = np.asarray([r[1] for r in rows], dtype=object)
+        classifier = build_classifier(project.kind).fit(features.X[features.rows_for(ids)], y)
+        pipeline.steps[-1] = ("classifier", classifier)
+        n_labels = len(y)
+    bundle = {
+        "pipeline": pipeline,
+        "classes": [str(c) for c in pipeline.classes_],
+        "kind": project.kind,
+        "input": "a list of texts" if project.kind == "text" else
+                 f"a 2-D array of rows with the features {project.feature_names}",
+        "features": project.feature_names,
+        "project": {"id": project.id, "name": project.name},
+        "model_version": model.version,
+        "n_labels": n_labels,
+        "includes_holdout": include_holdout,
+        "metrics": model.metrics,
+        "library_versions": (model.metrics or {}).get("library_versions"),
+        "created_at": model.created_at.isoformat(),
+    }
+    buffer = io.BytesIO()
+    joblib.dump(bundle, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def raw_for_items(project: Project, items: list[Item]):
+    """What an exported pipeline's `predict` takes for these items."""
+    return raw_inputs(project.kind, [item.payload for item in items])

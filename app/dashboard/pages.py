@@ -1,0 +1,111 @@
+"""The lead's dashboard, the disagreement queue, and exports (pages and JSON API)."""
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.dashboard import export
+from app.dashboard.service import adjudicate, disagreements, project_stats
+from app.deps import ApiLead, DbId, LeadPageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect, project_for
+from app.models import Item, Project
+from app.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+api_router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+
+EXPORTS = {"items.csv", "items.jsonl", "annotations.csv", "annotations.jsonl", "model.joblib"}
+
+
+@router.get("/projects/{project_id}/dashboard")
+def dashboard_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep):
+    stats = project_stats(session, project)
+    context = {"project": project, "stats": stats}
+    block = "live" if is_htmx(request) else None  # the 5-second refresh swaps only the live part
+    return render(request, "dashboard.html", context, block=block, user=user)
+
+
+@router.get("/projects/{project_id}/disagreements")
+def disagreements_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep):
+    return render(request, "disagreements.html", {"project": project, "rows": disagreements(session, project)},
+                  user=user)
+
+
+def _item_of(session, project: Project, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id} in this project.")
+    return item
+
+
+@router.post("/projects/{project_id}/items/{item_id}/adjudicate")
+def adjudicate_page(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep, item_id: DbId,
+                    label: Annotated[str, Form(max_length=200)]):
+    item = _item_of(session, project, item_id)
+    adjudicate(session, project=project, item=item, user=user, label=label)
+    return render(request, "disagreements.html", {"project": project, "rows": disagreements(session, project),
+                                                  "notice": f"#{item.external_id} is now {label!r}."},
+                  block="rows" if is_htmx(request) else None, user=user)
+
+
+def _export_response(session, project: Project, name: str, slice_: str, include_holdout: bool) -> Response:
+    if name not in EXPORTS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown export {name!r}.")
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", project.name).strip("-") or f"project-{project.id}"
+    if name == "model.joblib":
+        body = export.model_bundle(session, project, include_holdout=include_holdout)
+        return Response(body, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{safe}-model.joblib"'})
+    kind, fmt = name.split(".")
+    rows = (export.item_rows if kind == "items" else export.annotation_rows)(session, project, slice_)
+    stream = export.as_csv(rows) if fmt == "csv" else export.as_jsonl(rows)
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+    first = next(stream)  # run the query (and raise its errors) before the response starts
+
+    def body():
+        yield first
+        yield from stream
+
+    return StreamingResponse(body(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{safe}-{kind}-{slice_}.{fmt}"'})
+
+
+@router.get("/projects/{project_id}/export/{name}")
+def export_page(user: LeadPageUser, project: ProjectDep, session: ReadSessionDep, name: str,
+                slice: Annotated[str, Query(max_length=10)] = "all", include_holdout: bool = False):
+    return _export_response(session, project, name, slice, include_holdout)
+
+
+@api_router.get("/projects/{project_id}/stats")
+def api_stats(project_id: DbId, user: ApiLead, session: ReadSessionDep, include_map: bool = False):
+    """The dashboard's figures: counts, holdout accuracy with its interval per model version (learning
+    curve), stopping hint, label balance, annotators' throughput and agreement, queues."""
+    return project_stats(session, project_for(session, user, project_id), include_map=include_map)
+
+
+@api_router.get("/projects/{project_id}/export/{name}")
+def api_export(project_id: DbId, name: str, user: ApiLead, session: ReadSessionDep,
+               slice: Annotated[str, Query(max_length=10)] = "all", include_holdout: bool = False):
+    """items.csv / items.jsonl (one row per labelled item), annotations.csv / annotations.jsonl (one
+    row per answer, with annotator, time, seconds spent, holdout flag and why it was served), or
+    model.joblib (the current model and its metadata). `slice`: all, active or holdout."""
+    return _export_response(session, project_for(session, user, project_id), name, slice, include_holdout)
+
+
+class AdjudicationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=200)
+
+
+@api_router.post("/items/{item_id}/adjudication", status_code=status.HTTP_204_NO_CONTENT)
+def api_adjudicate(item_id: DbId, data: AdjudicationCreate, user: ApiLead, session: SessionDep):
+    """Decide an item's label as a lead; training uses it over the annotators' majority."""
+    item = session.get(Item, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id}.")
+    project = project_for(session, user, item.project_id)
+    adjudicate(session, project=project, item=item, user=user, label=data.label)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,204 @@
+"""The figures a lead watches, from cheap grouped queries and what the worker already computed.
+
+Nothing here fits or asks a model: holdout scores, stability, the uncertainty histogram and the
+pool map were stored with each model version by the worker.
+"""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from statistics import median
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.al.agreement import krippendorff_alpha_nominal, pairwise_kappa
+from app.al.evaluation import stopping_hint
+from app.models import Annotation, Item, ItemState, Job, JobStatus, ModelVersion, Project, User, utcnow
+
+STOPPING_SENTENCE = (
+    "Stopping hint: when consecutive models agree on a fixed random sample of the pool (Cohen's kappa of "
+    "at least {threshold} over the last {window} retrains; Bloodgood & Vijay-Shanker 2009), more labels "
+    "are unlikely to change the model much.")
+
+
+def _counts(session: Session, project: Project) -> dict:
+    by_state = dict(session.execute(select(Item.state, func.count()).where(Item.project_id == project.id)
+                                    .group_by(Item.state)).all())
+    holdout_total, holdout_labelled = session.execute(select(
+        func.count(), func.count(Item.final_label)).where(Item.project_id == project.id,
+                                                          Item.is_holdout.is_(True))).one()
+    answers = dict(session.execute(select(Annotation.skipped, func.count())
+                                   .where(Annotation.project_id == project.id)
+                                   .group_by(Annotation.skipped)).all())
+    training = session.scalar(select(func.count()).select_from(Item).where(
+        Item.project_id == project.id, Item.final_label.is_not(None), Item.is_holdout.is_(False))) or 0
+    done, open_ = by_state.get(ItemState.done, 0), by_state.get(ItemState.open, 0)
+    return {"items_total": done + open_, "done": done, "open": open_, "training_labels": training,
+            "holdout_items": holdout_total or 0, "holdout_labels": holdout_labelled or 0,
+            "annotations": answers.get(False, 0), "skips": answers.get(True, 0)}
+
+
+def _label_distribution(session: Session, project: Project) -> dict:
+    rows = session.execute(select(Item.is_holdout, Item.final_label, func.count())
+                           .where(Item.project_id == project.id, Item.final_label.is_not(None))
+                           .group_by(Item.is_holdout, Item.final_label)).all()
+    training = {label: 0 for label in project.labels}
+    holdout = {label: 0 for label in project.labels}
+    for is_holdout, label, n in rows:
+        (holdout if is_holdout else training)[label] = n
+    return {"training": training, "holdout": holdout}
+
+
+def _learning_curve(session: Session, project: Project) -> list[dict]:
+    rows = session.execute(select(ModelVersion.version, ModelVersion.n_labels, ModelVersion.metrics,
+                                  ModelVersion.created_at).where(ModelVersion.project_id == project.id)
+                           .order_by(ModelVersion.version)).all()
+    curve = []
+    for version, n_labels, metrics, created_at in rows:
+        holdout = (metrics or {}).get("holdout") or {}
+        curve.append({"version": version, "n_labels": n_labels, "created_at": created_at.isoformat(),
+                      "holdout_n": holdout.get("n", 0), "accuracy": holdout.get("accuracy"),
+                      "accuracy_low": holdout.get("accuracy_low"), "accuracy_high": holdout.get("accuracy_high"),
+                      "macro_f1": holdout.get("macro_f1"), "macro_f1_low": holdout.get("macro_f1_low"),
+                      "macro_f1_high": holdout.get("macro_f1_high"),
+                      "stability_kappa": (metrics or {}).get("stability_kappa"),
+                      "cv_accuracy": (metrics or {}).get("cv_accuracy")})
+    return curve
+
+
+def _labels_by_item(session: Session, project: Project) -> dict[int, dict[int, str]]:
+    """Answers on items that several people labelled: item -> {annotator: label}."""
+    rows = session.execute(
+        select(Annotation.item_id, Annotation.user_id, Annotation.label)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(Annotation.project_id == project.id, Annotation.skipped.is_(False), Item.n_annotations >= 2)).all()
+    by_item: dict[int, dict[int, str]] = defaultdict(dict)
+    for item_id, user_id, label in rows:
+        by_item[item_id][user_id] = label
+    return by_item
+
+
+def _annotators(session: Session, project: Project, pairs: list[dict], now: datetime) -> list[dict]:
+    rows = session.execute(
+        select(Annotation.user_id, User.username, Annotation.skipped, Annotation.seconds_spent,
+               Annotation.created_at)
+        .join(User, User.id == Annotation.user_id).where(Annotation.project_id == project.id)).all()
+    per_user: dict[int, dict] = {}
+    for user_id, username, skipped, seconds, created_at in rows:
+        entry = per_user.setdefault(user_id, {"user_id": user_id, "username": username, "labels": 0, "skips": 0,
+                                              "seconds": [], "last_hour": 0, "last_at": created_at})
+        entry["last_at"] = max(entry["last_at"], created_at)
+        if skipped:
+            entry["skips"] += 1
+            continue
+        entry["labels"] += 1
+        if seconds is not None:
+            entry["seconds"].append(seconds)
+        if created_at >= now - timedelta(hours=1):
+            entry["last_hour"] += 1
+    kappas: dict[int, list[float]] = defaultdict(list)
+    for pair in pairs:
+        kappas[pair["a"]].append(pair["kappa"])
+        kappas[pair["b"]].append(pair["kappa"])
+    result = []
+    for entry in sorted(per_user.values(), key=lambda e: -e["labels"]):
+        seconds = entry.pop("seconds")
+        active_hours = sum(seconds) / 3600
+        result.append({
+            **entry, "last_at": entry["last_at"].isoformat(),
+            "median_seconds": float(median(seconds)) if seconds else None,
+            # throughput while labelling: labels per hour of time spent on the cards
+            "labels_per_hour": entry["labels"] / active_hours if active_hours > 0 else None,
+            "mean_kappa": sum(kappas[entry["user_id"]]) / len(kappas[entry["user_id"]])
+            if kappas[entry["user_id"]] else None,
+        })
+    return result
+
+
+def disagreements(session: Session, project: Project, limit: int = 50) -> list[dict]:
+    """Items whose annotators disagree and that no lead has decided yet, oldest first."""
+    by_item = _labels_by_item(session, project)
+    ids = [item_id for item_id, answers in by_item.items() if len(set(answers.values())) > 1]
+    if not ids:
+        return []
+    items = session.scalars(select(Item).where(Item.id.in_(ids), Item.adjudicated_label.is_(None))
+                            .order_by(Item.id).limit(limit)).all()
+    names = dict(session.execute(select(User.id, User.username).where(
+        User.id.in_({u for i in items for u in by_item[i.id]}))).all())
+    return [{"item_id": item.id, "external_id": item.external_id, "payload": item.payload,
+             "answers": {names[u]: label for u, label in sorted(by_item[item.id].items())}} for item in items]
+
+
+def project_stats(session: Session, project: Project, *, include_map: bool = True) -> dict:
+    """Everything on the dashboard, as one JSON-ready dict (the page and the API share it)."""
+    now = utcnow()
+    counts = _counts(session, project)
+    curve = _learning_curve(session, project)
+    current = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
+        else None
+    by_item = _labels_by_item(session, project)
+    pairs = pairwise_kappa(by_item)
+    names = dict(session.execute(select(User.id, User.username).where(
+        User.id.in_({u for p in pairs for u in (p["a"], p["b"])}))).all()) if pairs else {}
+    for pair in pairs:
+        pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
+    hint = stopping_hint([point["stability_kappa"] for point in curve])
+    hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"])
+    failed = session.scalars(select(Job).where(Job.project_id == project.id, Job.status == JobStatus.failed)
+                             .order_by(Job.id.desc()).limit(5)).all()
+    waiting = dict(session.execute(select(Job.status, func.count()).where(
+        Job.project_id == project.id, Job.status.in_([JobStatus.queued, JobStatus.running]))
+        .group_by(Job.status)).all())
+    labels_last_hour = session.scalar(select(func.count()).select_from(Annotation).where(
+        Annotation.project_id == project.id, Annotation.skipped.is_(False),
+        Annotation.created_at >= now - timedelta(hours=1))) or 0
+    model = None
+    diagnostics = {}
+    if current is not None:
+        holdout = (current.metrics or {}).get("holdout") or {}
+        model = {"version": current.version, "created_at": current.created_at.isoformat(),
+                 "age_seconds": (now - current.created_at).total_seconds(), "n_labels": current.n_labels,
+                 "strategy": current.strategy, "holdout": holdout,
+                 "stability_kappa": (current.metrics or {}).get("stability_kappa")}
+        stored = session.scalar(select(ModelVersion.diagnostics).where(ModelVersion.id == current.id)) or {}
+        diagnostics = {"uncertainty_histogram": stored.get("uncertainty_histogram")}
+        if include_map:
+            diagnostics["pool_map"] = stored.get("pool_map")
+    return {
+        "project": {"id": project.id, "name": project.name, "labels": project.labels,
+                    "annotations_per_item": project.annotations_per_item,
+                    "holdout_fraction": project.holdout_fraction},
+        "counts": counts,
+        "labels_last_hour": labels_last_hour,
+        "label_distribution": _label_distribution(session, project),
+        "model": model,
+        "learning_curve": curve,
+        "stopping": hint,
+        "annotators": _annotators(session, project, pairs, now),
+        "agreement": {"pairs": pairs, "krippendorff_alpha": krippendorff_alpha_nominal(by_item),
+                      "items_with_several_labels": len(by_item)},
+        "disagreements_open": len(disagreements(session, project, limit=10_000)),
+        "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),
+                 "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()
+                                    if j.finished_at else None} for j in failed]},
+        "diagnostics": diagnostics,
+        "generated_at": now.isoformat(),
+    }
+
+
+def adjudicate(session: Session, *, project: Project, item: Item, user: User, label: str | None) -> None:
+    """A lead decides an item's label (None clears the decision) and a retrain is queued, so the
+    model learns the decision without waiting for the next batch."""
+    from app.errors import InvalidInput
+    from app.labeling.service import refresh_item
+    from app.training.queue import queue_training, training_label_counts
+
+    if label is not None and label not in project.labels:
+        raise InvalidInput(f"{label!r} is not a label of this project")
+    item.adjudicated_label = label
+    item.adjudicated_by_id = user.id if label is not None else None
+    refresh_item(session, project=project, item=item)
+    session.flush()
+    n_labels, n_classes = training_label_counts(session, project_id=project.id)
+    if n_classes >= 2:
+        queue_training(session, project=project, n_labels=n_labels)

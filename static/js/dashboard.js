@@ -1,0 +1,86 @@
+// Draws the dashboard's charts from the JSON the server renders, and redraws them when the
+// five-second refresh swaps in new figures. The charts live outside the swapped block, so they
+// update in place instead of flickering.
+(function () {
+  "use strict";
+  const PALETTE = ["#2457c5", "#d0542b", "#2e8b57", "#8a3ffc", "#b8860b", "#0f7b8a", "#c71f6b", "#555555"];
+  const charts = {};
+  window.labelloopCharts = charts;
+
+  function data() {
+    const node = document.getElementById("dashboard-data");
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function upsert(id, config) {
+    const canvas = document.getElementById(id);
+    if (!canvas) return;
+    if (charts[id]) {
+      charts[id].data = config.data;
+      charts[id].update("none");
+    } else {
+      charts[id] = new Chart(canvas, Object.assign({options: {}}, config));
+    }
+    canvas.dataset.points = String(config.data.datasets[0] ? config.data.datasets[0].data.length : 0);
+  }
+
+  function render() {
+    const s = data();
+    if (!s || typeof Chart === "undefined") return;
+    const curve = s.learning_curve.filter(p => p.accuracy !== null && p.accuracy !== undefined);
+    const xy = key => curve.map(p => ({x: p.n_labels, y: p[key]}));
+    upsert("chart-curve", {
+      type: "line",
+      data: {datasets: [
+        {label: "holdout accuracy", data: xy("accuracy"), borderColor: PALETTE[0], backgroundColor: PALETTE[0], tension: 0.1},
+        {label: "95% interval, low", data: xy("accuracy_low"), borderWidth: 0, pointRadius: 0, fill: "+1",
+         backgroundColor: "rgba(36,87,197,0.15)"},
+        {label: "95% interval, high", data: xy("accuracy_high"), borderWidth: 0, pointRadius: 0, fill: false},
+        {label: "macro-F1", data: xy("macro_f1"), borderColor: PALETTE[1], backgroundColor: PALETTE[1],
+         borderDash: [4, 3], tension: 0.1},
+      ]},
+      options: {animation: false, maintainAspectRatio: false, parsing: true,
+                scales: {x: {type: "linear", title: {display: true, text: "training labels"}},
+                         y: {min: 0, max: 1, title: {display: true, text: "holdout score"}}},
+                plugins: {legend: {labels: {filter: item => !item.text.startsWith("95% interval, high")}}}},
+    });
+
+    const labels = s.project.labels;
+    upsert("chart-balance", {
+      type: "bar",
+      data: {labels: labels, datasets: [
+        {label: "training", data: labels.map(l => s.label_distribution.training[l] || 0), backgroundColor: PALETTE[0]},
+        {label: "holdout", data: labels.map(l => s.label_distribution.holdout[l] || 0), backgroundColor: PALETTE[2]},
+      ]},
+      options: {animation: false, maintainAspectRatio: false, scales: {x: {stacked: true}, y: {stacked: true}}},
+    });
+
+    const hist = (s.diagnostics && s.diagnostics.uncertainty_histogram) || {edges: [], counts: []};
+    upsert("chart-uncertainty", {
+      type: "bar",
+      data: {labels: hist.counts.map((_, i) => hist.edges[i].toFixed(2)),
+             datasets: [{label: "unlabelled items", data: hist.counts, backgroundColor: PALETTE[3]}]},
+      options: {animation: false, maintainAspectRatio: false,
+                scales: {x: {title: {display: true, text: "uncertainty (0 = sure, 1 = a coin toss)"}}}},
+    });
+
+    const points = ((s.diagnostics && s.diagnostics.pool_map) || {points: []}).points;
+    const datasets = labels.map((label, i) => ({
+      label: label, data: points.filter(p => p[2] === label).map(p => ({x: p[0], y: p[1]})),
+      backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 3,
+    }));
+    const unlabelled = points.filter(p => p[2] === null);
+    datasets.unshift({
+      label: "unlabelled", data: unlabelled.map(p => ({x: p[0], y: p[1]})), pointRadius: 2,
+      backgroundColor: unlabelled.map(p => `rgba(60,60,60,${(0.08 + 0.6 * (p[3] || 0)).toFixed(2)})`),
+    });
+    upsert("chart-map", {type: "scatter", data: {datasets: datasets},
+                         options: {animation: false, maintainAspectRatio: false}});
+  }
+
+  document.addEventListener("DOMContentLoaded", render);
+  window.addEventListener("load", render);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "live") render();
+  });
+})();

@@ -1,0 +1,183 @@
+"""The lead's figures: kappa, holdout accuracy and throughput checked by hand; adjudication; exports."""
+
+import csv
+import io
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from app.db import session_scope
+from app.models import Annotation, Item, ModelVersion, Project
+from tests.conftest import run_worker_until_idle
+from tests.data import rotten_tomatoes, to_csv
+
+
+@pytest.fixture
+def two_annotators(users):
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    rows = rotten_tomatoes(150, seed=5)
+    gold = {r["id"]: r["category"] for r in rows}
+    pid = admin.post("/api/v1/projects", json={
+        "name": "Two", "kind": "text", "labels": ["fresh", "rotten", "plot"], "batch_size": 10,
+        "annotations_per_item": 2, "holdout_fraction": 0.2}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", to_csv(rows, ["id", "text"]), "text/csv")})
+    clients = {}
+    for name in ("ann", "bob"):
+        clients[name] = users.api(users.create(name, "annotator")[1])
+        users.join(pid, name)
+    return admin, clients, pid, gold
+
+
+def label_round(clients, pid, gold, n, *, bob_noise=0.3, seed=0):
+    """Both annotators label n items each; ann is always right, bob wrong on a share of items."""
+    rng = np.random.default_rng(seed)
+    others = {"fresh": "rotten", "rotten": "plot", "plot": "fresh"}
+    for _ in range(n):
+        for name, client in clients.items():
+            item = client.get(f"/api/v1/projects/{pid}/next").json()
+            label = gold[item["external_id"]]
+            if name == "bob" and rng.random() < bob_noise:
+                label = others[label]
+            assert client.post(f"/api/v1/items/{item['id']}/annotations",
+                               json={"label": label, "seconds_spent": 2.0 if name == "ann" else 4.0}).status_code == 201
+            run_worker_until_idle()
+
+
+def test_stats_match_hand_computations(two_annotators):
+    admin, clients, pid, gold = two_annotators
+    label_round(clients, pid, gold, 60)
+    stats = admin.get(f"/api/v1/projects/{pid}/stats").json()
+
+    with session_scope(write=False) as session:
+        rows = session.query(Annotation.item_id, Annotation.user_id, Annotation.label).filter(
+            Annotation.project_id == pid).all()
+        users_by_name = {a["username"]: a["user_id"] for a in stats["annotators"]}
+        by_item: dict = {}
+        for item_id, user_id, label in rows:
+            by_item.setdefault(item_id, {})[user_id] = label
+        both = [answers for answers in by_item.values() if len(answers) == 2]
+        a_id, b_id = sorted(users_by_name.values())
+        expected_kappa = cohen_kappa_score([x[a_id] for x in both], [x[b_id] for x in both])
+
+        project = session.get(Project, pid)
+        model = session.get(ModelVersion, project.current_model_version_id)
+        from app.training.service import load_pipeline
+
+        pipeline = load_pipeline(model.artifact)
+        holdout = session.query(Item).filter(Item.project_id == pid, Item.is_holdout.is_(True),
+                                             Item.final_label.is_not(None)).all()
+        # the holdout accuracy of the current model, by hand, on the holdout labels it was scored on
+        predicted = pipeline.predict([i.payload["text"] for i in holdout])
+        labelled_then = {i.id for i in holdout}
+
+    pair = stats["agreement"]["pairs"][0]
+    assert pair["n_items"] == len(both)
+    assert pair["kappa"] == pytest.approx(expected_kappa, abs=1e-12)
+
+    holdout_stats = stats["model"]["holdout"]
+    assert holdout_stats["n"] >= 1
+    if holdout_stats["n"] == len(labelled_then):  # no holdout label came in after the last retrain
+        by_hand = float(np.mean([p == i.final_label for p, i in zip(predicted, holdout, strict=True)]))
+        assert holdout_stats["accuracy"] == pytest.approx(by_hand)
+    assert holdout_stats["accuracy_low"] <= holdout_stats["accuracy"] <= holdout_stats["accuracy_high"]
+
+    ann = next(a for a in stats["annotators"] if a["username"] == "ann")
+    bob = next(a for a in stats["annotators"] if a["username"] == "bob")
+    assert ann["labels"] == bob["labels"] == 60
+    assert ann["median_seconds"] == 2.0 and bob["median_seconds"] == 4.0
+    assert ann["labels_per_hour"] == pytest.approx(3600 / 2.0) and bob["labels_per_hour"] == pytest.approx(900)
+    assert stats["labels_last_hour"] == 120
+    assert [p["n_labels"] for p in stats["learning_curve"]] == sorted(p["n_labels"] for p in stats["learning_curve"])
+    assert stats["counts"]["annotations"] == 120
+
+
+def test_training_uses_adjudication_then_majority_and_leaves_ties_out(two_annotators, client, users):
+    admin, clients, pid, gold = two_annotators
+    label_round(clients, pid, gold, 25, bob_noise=1.0)  # bob always disagrees: every item is a tie
+    with session_scope(write=False) as session:
+        tied = session.query(Item).filter(Item.project_id == pid, Item.n_annotations == 2).all()
+        assert tied and all(i.final_label is None for i in tied)
+    stats = admin.get(f"/api/v1/projects/{pid}/stats").json()
+    assert stats["disagreements_open"] == len(tied)
+    target = tied[0]
+    assert admin.post(f"/api/v1/items/{target.id}/adjudication", json={"label": "plot"}).status_code == 204
+    with session_scope(write=False) as session:
+        decided = session.get(Item, target.id)
+        assert decided.final_label == "plot" and decided.adjudicated_label == "plot"
+    assert admin.get(f"/api/v1/projects/{pid}/stats").json()["disagreements_open"] == len(tied) - 1
+    assert admin.post(f"/api/v1/items/{target.id}/adjudication", json={"label": "nope"}).status_code == 422
+
+
+def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotators):
+    admin, clients, pid, gold = two_annotators
+    label_round(clients, pid, gold, 40, bob_noise=0.0)
+    exported = admin.get(f"/api/v1/projects/{pid}/export/items.csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    with session_scope(write=False) as session:
+        n_labelled = session.query(Item).filter(Item.project_id == pid, Item.final_label.is_not(None)).count()
+    assert {r["label"] for r in rows} <= {"fresh", "rotten", "plot"} and len(rows) == n_labelled >= 40
+    holdout_rows = list(csv.DictReader(io.StringIO(
+        admin.get(f"/api/v1/projects/{pid}/export/items.csv?slice=holdout").text)))
+    active_rows = list(csv.DictReader(io.StringIO(
+        admin.get(f"/api/v1/projects/{pid}/export/items.csv?slice=active").text)))
+    assert len(holdout_rows) + len(active_rows) == len(rows) and all(r["holdout"] == "True" for r in holdout_rows)
+
+    # the export is a pool file: it imports into a new project, texts and ids intact
+    new = admin.post("/api/v1/projects", json={"name": "Copy", "kind": "text",
+                                               "labels": ["fresh", "rotten", "plot"]}).json()["id"]
+    imported = admin.post(f"/api/v1/projects/{new}/items",
+                          files={"file": ("export.csv", exported.content, "text/csv")})
+    assert imported.status_code == 201 and imported.json()["imported"] == n_labelled
+    with session_scope(write=False) as session:
+        copies = {i.external_id: i for i in session.query(Item).filter(Item.project_id == new)}
+        assert {r["id"]: r["text"] for r in rows} == {k: v.payload["text"] for k, v in copies.items()}
+        assert all(copies[r["id"]].meta["label"] == r["label"] for r in rows)
+
+    answers = admin.get(f"/api/v1/projects/{pid}/export/annotations.jsonl")
+    import json
+
+    lines = [json.loads(line) for line in answers.text.splitlines()]
+    assert len(lines) == 80 and {"annotator", "seconds_spent", "holdout", "source", "model_version"} <= set(lines[0])
+
+    model_file = admin.get(f"/api/v1/projects/{pid}/export/model.joblib")
+    bundle = joblib.load(io.BytesIO(model_file.content))
+    assert bundle["classes"] and bundle["library_versions"]["scikit-learn"]
+    with session_scope(write=False) as session:
+        project = session.get(Project, pid)
+        stop = session.get(ModelVersion, project.current_model_version_id).diagnostics["stop_set"]
+        texts = {i.id: i.payload["text"] for i in session.query(Item).filter(Item.id.in_(stop["ids"]))}
+    predicted = bundle["pipeline"].predict([texts[i] for i in stop["ids"]])
+    assert list(predicted) == stop["predictions"]  # what the worker predicted on the same items
+
+    with_holdout = joblib.load(io.BytesIO(admin.get(
+        f"/api/v1/projects/{pid}/export/model.joblib?include_holdout=true").content))
+    assert with_holdout["includes_holdout"] and with_holdout["n_labels"] == n_labelled
+
+
+def test_dashboard_page_for_leads_and_its_live_block(client, users, two_annotators):
+    from tests.test_pages import login
+
+    admin, clients, pid, gold = two_annotators
+    label_round(clients, pid, gold, 15)
+    users.create("lead", "lead")
+    users.join(pid, "lead")
+    login(client, "lead")
+    page = client.get(f"/projects/{pid}/dashboard")
+    assert page.status_code == 200 and 'id="chart-curve"' in page.text and 'id="dashboard-data"' in page.text
+    live = client.get(f"/projects/{pid}/dashboard", headers={"HX-Request": "true"})
+    assert "<html" not in live.text and "Annotators" in live.text and 'id="chart-curve"' not in live.text
+    assert client.get(f"/projects/{pid}/export/items.csv").status_code == 200
+    assert client.get(f"/projects/{pid}/disagreements").status_code == 200
+
+
+def test_export_of_a_project_without_a_model_is_404(users):
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    assert api.get(f"/api/v1/projects/{pid}/export/model.joblib").status_code == 404
+    assert api.get(f"/api/v1/projects/{pid}/export/items.csv").text == ""
+    assert api.get(f"/api/v1/projects/{pid}/export/items.csv?slice=bogus").status_code == 422
