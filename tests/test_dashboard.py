@@ -181,3 +181,31 @@ def test_export_of_a_project_without_a_model_is_404(users):
     assert api.get(f"/api/v1/projects/{pid}/export/model.joblib").status_code == 404
     assert api.get(f"/api/v1/projects/{pid}/export/items.csv").text == ""
     assert api.get(f"/api/v1/projects/{pid}/export/items.csv?slice=bogus").status_code == 422
+
+
+def test_item_list_pages_by_keyset_and_item_page_shows_answers(client, users):
+    from tests.test_pages import login
+
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    pool = "id,text\n" + "".join(f"k{i:03d},<b>text {i}</b>\n" for i in range(120))
+    api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
+    item = api.get(f"/api/v1/projects/{pid}/next").json()
+    api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "b", "seconds_spent": 3})
+    csrf = login(client, "boss")
+    first = client.get(f"/projects/{pid}/items")
+    assert first.status_code == 200 and first.text.count('<tr><td><a href') == 50
+    after = int(first.text.split("after=")[1].split('"')[0])
+    second = client.get(f"/projects/{pid}/items?after={after}")
+    assert "#k050" in second.text and "#k049" not in second.text
+    assert "&lt;b&gt;text" in second.text  # item text escaped in the list
+    labelled = client.get(f"/projects/{pid}/items?show=labelled")
+    assert labelled.text.count('<tr><td><a href') == 1
+    page = client.get(f"/projects/{pid}/items/{item['id']}")
+    assert page.status_code == 200 and "boss" in page.text and "3.0" in page.text
+    decided = client.post(f"/projects/{pid}/items/{item['id']}/adjudicate", data={"label": "a", "csrf_token": csrf},
+                          follow_redirects=False)
+    assert decided.status_code == 303
+    assert "decided by a lead" in client.get(f"/projects/{pid}/items/{item['id']}").text
+    assert client.get(f"/projects/{pid}/items?show=bogus").status_code == 422

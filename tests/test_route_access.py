@@ -59,6 +59,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/projects/{project_id}/members"): {ADMIN},
     ("DELETE", "/api/v1/projects/{project_id}/members/{user_id}"): {ADMIN},
     ("GET", "/projects/{project_id}/dashboard"): LEADS,
+    ("GET", "/projects/{project_id}/items"): LEADS,
+    ("GET", "/projects/{project_id}/items/{item_id}"): LEADS,
     ("GET", "/projects/{project_id}/disagreements"): LEADS,
     ("POST", "/projects/{project_id}/items/{item_id}/adjudicate"): LEADS,
     ("GET", "/projects/{project_id}/export/{name}"): LEADS,

@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.dashboard import export
@@ -45,6 +45,8 @@ def adjudicate_page(request: Request, user: LeadPageUser, project: ProjectDep, s
                     label: Annotated[str, Form(max_length=200)]):
     item = _item_of(session, project, item_id)
     adjudicate(session, project=project, item=item, user=user, label=label)
+    if not is_htmx(request):  # the form on the item's own page
+        return RedirectResponse(f"/projects/{project.id}/items/{item.id}", status_code=303)
     return render(request, "disagreements.html", {"project": project, "rows": disagreements(session, project),
                                                   "notice": f"#{item.external_id} is now {label!r}."},
                   block="rows" if is_htmx(request) else None, user=user)

@@ -3,16 +3,27 @@
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from app.al import strategy_choices
 from app.al.batch import BATCH_MODES
-from app.deps import AdminPageUser, LeadPageUser, PageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect
+from app.deps import (
+    AdminPageUser,
+    DbId,
+    LeadPageUser,
+    PageUser,
+    ProjectDep,
+    ReadSessionDep,
+    SessionDep,
+    csrf_protect,
+)
 from app.errors import InvalidInput
 from app.labeling.service import current_model
 from app.pool.service import ImportRefused, import_pool
+from app.models import Item
+from app.projects.items import FILTERS, browse, history
 from app.projects.membership import members_of
 from app.projects.schemas import ProjectCreate
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
@@ -130,3 +141,24 @@ def start_simulation(request: Request, user: LeadPageUser, project: ProjectDep, 
                      budget: Annotated[int, Form(ge=10, le=5000)] = 300):
     queue_simulation(session, project=project, user=user, strategies=strategies, repeats=repeats, budget=budget)
     return RedirectResponse(f"/projects/{project.id}#simulations", status_code=303)
+
+
+@router.get("/projects/{project_id}/items")
+def items_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep,
+               after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+               show: Annotated[str, Query(max_length=20)] = "all",
+               label: Annotated[str | None, Query(max_length=200)] = None):
+    if show not in FILTERS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unknown filter {show!r}.")
+    page = browse(session, project=project, after=after, show=show, label=label or None)
+    return render(request, "projects/items.html", {"project": project, "page": page, "show": show,
+                                                   "label": label or "", "filters": FILTERS}, user=user)
+
+
+@router.get("/projects/{project_id}/items/{item_id}")
+def item_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep, item_id: DbId):
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id} in this project.")
+    return render(request, "projects/item.html", {"project": project, "item": item,
+                                                  "answers": history(session, item=item)}, user=user)
