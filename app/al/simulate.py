@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from app.al.models import TABULAR, TEXT, build_classifier, build_featurizer
-from app.al.strategies import get_strategy
+from app.al.strategies import STRATEGIES, get_strategy
 
 
 @dataclass
@@ -129,6 +129,9 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
     in_pool = np.ones(len(y_train), dtype=bool)
     in_pool[initial] = False
     curve = []
+    # a stateful strategy (auto's bandit) gets its state back at every step, and the rows' ids
+    stateful = getattr(STRATEGIES.get(strategy_name), "stateful", False)
+    state = None
     while True:
         classifier = build_classifier(kind)
         X_lab, y_lab = X_train[labeled], y_train[labeled]
@@ -140,10 +143,16 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
         if room <= 0:
             return curve
         pool_rows = np.flatnonzero(in_pool)
-        strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
         X_pool = X_train[pool_rows]
-        utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)
-        chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
+        if stateful:
+            strategy = get_strategy(strategy_name, random_state=seed + len(labeled), state=state, **params)
+            utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab, ids_pool=pool_rows, ids_labeled=labeled)
+            chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
+            state = json.loads(json.dumps(strategy.state_))  # stored as JSON between steps, as the worker does
+        else:
+            strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
+            utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)
+            chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
         labeled.extend(int(i) for i in chosen)
         in_pool[chosen] = False
 

@@ -14,7 +14,9 @@ refitted on L + (x, y):
     loss="zero_one":  loss(q) = 1 - max_k q_k           (expected 0/1 loss)
 
 The candidate itself is left out of the sum, and the factor (|U| - 1) / |S \\ {x}| turns the sum
-over the sample into an estimate of the sum over U \\ {x} (it is exactly 1 when S = U).
+over the sample into an estimate of the sum over U \\ {x} (it is exactly 1 when S = U). S is
+sorted(numpy.random.default_rng(random_state).choice(|U|, sample_size, replace=False)), drawn
+after the candidate subsample (`candidates`, same generator) if there is one.
 
 Same quantity as modAL: `modAL.expected_error.expected_error_reduction(learner, X_pool, loss)`
 computes, for each x in X_pool, sum_y P(y|x) * np.sum(loss over X_pool with row x dropped) with a
@@ -26,28 +28,45 @@ clone of the estimator refitted on X_training + x, loss 'log' = scipy entropy an
 Modes (`mode`):
   exact  for each candidate and each class, `clone(classifier)` is refitted on L + (x, y):
          n_candidates x n_classes fits. Only for small pools.
-  fast   for an L2-regularised scikit-learn LogisticRegression (binary or multinomial, any
-         solver but liblinear): the refit is replaced by one Newton step from the current
-         parameters on the new objective. scikit-learn minimises C * sum_i w_i loss_i
-         + 0.5 ||W||^2 (intercept not penalised, w_i the class weights); at the current optimum
-         its gradient is zero, so adding (x, y) gives
-             delta_theta = -(H + C w_y J' A J)^{-1} C w_y J' (p - e_y)
-         with H the Hessian of the training objective on L, J = d logits / d theta at x and
-         A = diag(p) - p p' (p (1 - p) for binary): the influence-function update, made exact
-         for the new item's own curvature by the Woodbury identity (a classes x classes solve
-         per candidate). The change of logits on every sample row u is J_u delta_theta, all
-         vectorised over candidates and classes. H is handled as follows, with m the number of
-         weight vectors (1 for binary, K for multinomial), d the number of features and r the
-         rank of the labeled feature matrix (r <= number of labels):
-           - m * (min(d, r) + 1) <= 2000: H is formed and inverted exactly, in the feature
-             coordinates when d <= r, else in the span of the labeled rows (coordinates from
-             the eigendecomposition of the labels' Gram matrix; outside that span H is the
-             identity, which is added back exactly). Typical TF-IDF projects (thousands of
-             features, hundreds of labels) land here: the Newton step is exact.
-           - otherwise: H is replaced by its diagonal (per class and feature): cheap, approximate.
-         Any other classifier (or a LogisticRegression with another penalty, class weights
-         it cannot follow, or liblinear) falls back to exact refits on a random subsample of
+  fast   for an L2-regularised scikit-learn LogisticRegression (binary or multinomial; any
+         solver but liblinear, which penalises the intercept), without refitting. scikit-learn
+         minimises F(theta) = C * sum_i w_i loss_i + 0.5 ||W||^2 (intercept not penalised, w_i
+         the class weights); at the fitted theta its gradient is zero. Adding (x, y) adds the
+         term C w_y loss(x, y); with J = d logits / d theta at x, A = diag(p) - p p' (p (1 - p)
+         for binary) and H the Hessian of F at the fitted theta (on the labeled set):
+         1. Newton / influence-function step: the one-step update
+                delta = -(H + C w_y J' A J)^{-1} C w_y J' (p - e_y)
+            (the new item's own curvature enters through the Woodbury identity, an m x m solve
+            with m = 1 weight vector for binary, K for multinomial) is the first iterate of the
+            exact minimisation of 0.5 delta' H delta + C w_y loss(x, y): that minimiser lies on
+            delta = -H^{-1} J' v and v (m numbers per candidate and label) is found by a few
+            damped Newton iterations, which stops the step overshooting when the label is a
+            surprise (p_y near 0).
+         2. Corrections (1 by default): the labeled items' probabilities move as well. The
+            part of their gradient that the quadratic model misses is recomputed from the
+            estimate and fed back (Newton steps that keep H fixed, each kept only where it
+            shrinks the fixed-point mismatch). Used when H is exact with at most 300 rows
+            (m x (d + 1), or m x (n_labeled + 1) in the span): dense tabular data, where it
+            matters most; skipped for larger H (in high-dimensional sparse tests the labeled
+            items moved little and step 1 alone already ranked like exact refits, 0.999).
+         3. The logits of every sample row u change by J_u delta; losses, the sum over the
+            sample and the p(y|x) weighting are vectorised over candidates and labels.
+         H has m x (coordinates per class) rows; with d features:
+           - m * (min(d, n_labeled) + 1) <= 2000: H is formed and inverted exactly, in feature
+             coordinates when d <= n_labeled, else in the span of the labeled rows (coordinates
+             from the eigendecomposition of their Gram matrix; outside that span H is the
+             identity, which is added back exactly). Tabular data and TF-IDF projects with up
+             to a few hundred labels land here.
+           - otherwise: H is replaced by its diagonal (per class and feature), and step 2 is
+             skipped: cheap but approximate.
+         class_weight=None or a dict are followed exactly; "balanced" uses the weights of the
+         current labels (adding one label changes them slightly). Any other classifier, a
+         LogisticRegression with an L1 / elastic-net penalty or no penalty, one-vs-rest, or
+         liblinear falls back to exact refits on a random subsample of
          max(1, max_refits // n_classes) candidates.
+         Measured on 2,000 items (20 features, 3 classes, 50 labels) against exact refits
+         (= modAL): Spearman 0.996 with sample_size=None (0.62 without step 2), 0.96 with the
+         default sample of 500 (the rest is sampling noise); about 150x less CPU than modAL.
   auto   exact when n_candidates x n_classes <= max_refits (default 600, i.e. a pool of up to
          200 items with 3 classes, 300 with 2), fast otherwise.
 
@@ -79,8 +98,14 @@ MODES = ("auto", "exact", "fast")
 HESSIAN_MAX_DIM = 2000
 # Newton iterations of the small per-(candidate, label) solve in fast mode (see `solve_new_item`).
 NEWTON_ITERATIONS = 30
-# Floats in one block of the fast computation (sample rows x candidates x classes x weight vectors).
+# Chord steps for the labeled items' own movement in fast mode (see `fast_expected_error`), used
+# when the Hessian has at most PARAMETER_ROUTE_MAX_DIM rows.
+CORRECTIONS = 1
+PARAMETER_ROUTE_MAX_DIM = 300
+# Floats in one block of the fast computation (labeled rows x candidates x classes x weight vectors),
+# and in one cache-sized block of sample rows x candidates x classes x weight vectors.
 BLOCK_FLOATS = 2_000_000
+SAMPLE_BLOCK_FLOATS = 400_000
 
 
 def proba_loss(proba: np.ndarray, loss: str) -> np.ndarray:
@@ -90,22 +115,27 @@ def proba_loss(proba: np.ndarray, loss: str) -> np.ndarray:
     return least_confidence_from_proba(proba)
 
 
-def logit_loss(Z: np.ndarray, loss: str, binary: bool) -> np.ndarray:
+def logit_loss(Z: np.ndarray, loss: str, binary: bool, overwrite: bool = False) -> np.ndarray:
     """The same losses from logits, logit axis FIRST: Z[k] holds logit k (reductions over a
     leading axis are elementwise and fast). One logit through a sigmoid when `binary`, else a
-    softmax over axis 0. Numerically stable for large logits."""
+    softmax over axis 0. Numerically stable for large logits; `overwrite` lets it use Z as
+    scratch space."""
     if binary:
         z = Z[0]
         if loss == "log":
             # entropy of Bernoulli(sigmoid(z)) = softplus(z) - sigmoid(z) * z
             return np.logaddexp(0.0, z) - expit(z) * z
         return expit(-np.abs(z))
-    shifted = Z - Z.max(axis=0)
-    e = np.exp(shifted)
+    if not overwrite:
+        Z = Z.copy()
+    if not (Z.min() > -300.0 and Z.max() < 300.0):  # exp cannot overflow below 709; else shift
+        np.subtract(Z, Z.max(axis=0), out=Z)
+    e = np.exp(Z)
     total = e.sum(axis=0)
     if loss == "log":
-        return np.log(total) - (e * shifted).sum(axis=0) / total
-    return 1.0 - 1.0 / total
+        np.multiply(e, Z, out=e)
+        return np.log(total) - e.sum(axis=0) / total
+    return 1.0 - e.max(axis=0) / total
 
 
 def _as_int_or_none(value, name: str) -> int | None:
@@ -168,10 +198,10 @@ class _ExactCurvature:
         dim = phi.shape[1]
         H = np.empty((m, dim, m, dim))
         for k in range(m):
-            for l in range(k, m):
-                block = (phi * D[:, k, l][:, None]).T @ phi
-                H[k, :, l, :] = block
-                H[l, :, k, :] = block.T
+            for k2 in range(k, m):
+                block = (phi * D[:, k, k2][:, None]).T @ phi
+                H[k, :, k2, :] = block
+                H[k2, :, k, :] = block.T
         H = H.reshape(m * dim, m * dim)
         penalised = np.ones(dim)
         if intercept:
@@ -220,6 +250,34 @@ class _ExactCurvature:
             for k in range(self.m):
                 Q[k, k] += residual
         return Q
+
+    # Parameter-space route (cheaper than the m x m blocks when many labels share a candidate):
+    # theta = H^{-1} (J_x' v + sum_i J_i' b_i) in the coordinates, then J_u theta for any rows u.
+
+    def item_theta(self, items: dict, v: np.ndarray) -> np.ndarray:
+        """H^{-1} J_x' v[x, y] for each item x and label y: (m, dim, n_items, K)."""
+        P = np.tensordot(self.Hinv, items["phi"], axes=([3], [1]))  # (m, dim, m, n_items)
+        return np.einsum("kqlc,cyl->kqcy", P, v)
+
+    def labeled_theta(self, labeled: dict, beta: np.ndarray) -> np.ndarray:
+        """H^{-1} sum_i J_i' b_i for every column of `beta` ((m * n_labeled, cols), row
+        l * n_labeled + i = b_i[l]): (m, dim, cols)."""
+        m, dim, cols = self.m, self.dim, beta.shape[1]
+        B = beta.reshape(m, -1, cols)
+        theta = np.stack([labeled["phi"].T @ B[k] for k in range(m)]).reshape(m * dim, cols)
+        return (self.Hinv.reshape(m * dim, m * dim) @ theta).reshape(m, dim, cols)
+
+    def apply(self, a: dict, theta: np.ndarray) -> np.ndarray:
+        """J_a theta (the span part) for every column of theta (m, dim, cols): (m, n_a, cols)."""
+        return np.stack([a["phi"] @ theta[k] for k in range(self.m)])
+
+    def residual_cross(self, a: dict, b: dict) -> np.ndarray | None:
+        """x_a . x_b outside the labeled span (None when the coordinates are the features)."""
+        if not self.use_span:
+            return None
+        dot = a["F"] @ b["F"].T
+        dot = dot.toarray() if sp.issparse(dot) else np.asarray(dot)
+        return dot - a["coords"] @ b["coords"].T
 
     def self_cross(self, a: dict) -> np.ndarray:
         """(n_a, m, m): J_a H^{-1} J_a' for each row."""
@@ -274,7 +332,7 @@ def _item_loss(u: np.ndarray, targets: np.ndarray, binary: bool) -> np.ndarray:
 
 
 def solve_new_item(z: np.ndarray, M: np.ndarray, weights: np.ndarray, binary: bool,
-                   iterations: int = NEWTON_ITERATIONS) -> np.ndarray:
+                   iterations: int = NEWTON_ITERATIONS, start: np.ndarray | None = None) -> np.ndarray:
     """v (candidates, K, m) such that theta' = theta - H^{-1} J_x' v, for each candidate x and label y.
 
     With the labeled objective replaced by its quadratic model at the optimum,
@@ -285,9 +343,10 @@ def solve_new_item(z: np.ndarray, M: np.ndarray, weights: np.ndarray, binary: bo
     is the classic one-step (influence-function) update delta = -(H + w_y J' A J)^{-1} w_y J'(p - e_y);
     `iterations=1` returns exactly that step; more iterations stop it from overshooting when the
     label is a surprise (p_y near 0, where the item's loss flattens out).
-    z: (c, m) current logits, M: (c, m, m), weights: (K,) = C * class weight of each label.
+    z: (c, m) current logits of the candidates, or (c, K, m) per label; M: (c, m, m);
+    weights: (K,) = C * class weight of each label. `start`: a first guess for v (default 0).
     """
-    c, m = z.shape
+    c, m = z.shape[0], z.shape[-1]
     K = len(weights)
     targets = np.zeros((K, m))
     if binary:
@@ -295,11 +354,11 @@ def solve_new_item(z: np.ndarray, M: np.ndarray, weights: np.ndarray, binary: bo
     else:
         targets[:] = np.eye(K)
     # one row per (candidate, label)
-    z_all = np.repeat(z, K, axis=0)
+    z_all = np.repeat(z, K, axis=0) if z.ndim == 2 else z.reshape(c * K, m)
     M_all = np.repeat(M, K, axis=0)
     w_all = np.tile(weights, c)
     t_all = np.tile(targets, (c, 1))
-    v = np.zeros((c * K, m))
+    v = np.zeros((c * K, m)) if start is None else np.array(start, dtype=float).reshape(c * K, m)
     eye = np.eye(m)
 
     def logits(rows, vv):
@@ -357,42 +416,68 @@ def solve_new_item(z: np.ndarray, M: np.ndarray, weights: np.ndarray, binary: bo
     return v.reshape(c, K, m)
 
 
+def _probabilities(Z: np.ndarray, binary: bool) -> np.ndarray:
+    """Class probabilities from logits with the logit axis first (sigmoid of the one logit when
+    `binary`: then the result is P(classes_[1]) with the same leading axis of length 1)."""
+    if binary:
+        return expit(Z)
+    e = np.exp(Z) if Z.min() > -300.0 and Z.max() < 300.0 else np.exp(Z - Z.max(axis=0))
+    e /= e.sum(axis=0)
+    return e
+
+
 def fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample, candidate_in_sample,
-                        n_pool: int, loss: str = "log", newton_iterations: int = NEWTON_ITERATIONS
-                        ) -> tuple[np.ndarray, str]:
-    """Expected error per candidate for an L2 LogisticRegression, one Newton step per (x, y).
+                        n_pool: int, loss: str = "log", newton_iterations: int | None = None,
+                        corrections: int | None = None) -> tuple[np.ndarray, str]:
+    """Expected error per candidate for an L2 LogisticRegression, without refitting.
+
+    For each candidate x and label y the refit is replaced by the minimiser of the quadratic
+    model of the training objective at the current optimum plus the exact loss of (x, y) (see
+    `solve_new_item`; `newton_iterations=1, corrections=0` is the plain one-step
+    influence-function update). Then `corrections` chord steps (Newton steps that keep the
+    Hessian H of the current optimum) account for the labeled items' probabilities moving too:
+    the exact optimum satisfies delta = -H^{-1} (J_x' v + sum_i J_i' b_i) with
+    b_i = C w_i (p_i(theta') - p_i(theta) - A_i J_i delta), the part of labeled item i's gradient
+    the quadratic model misses, so each step recomputes the b_i from the last estimate and
+    solves again for v. Corrections are used when the Hessian is exact and has at most
+    PARAMETER_ROUTE_MAX_DIM (300) rows; otherwise they are skipped (each costs a product with
+    H^{-1} per candidate and label).
 
     `candidate_in_sample[j]` is candidate j's row in F_sample (-1 when absent: it is left out of
     its own sum). Returns (expected errors, "exact-hessian" | "span-hessian" | "diagonal-hessian").
     """
+    newton_iterations = NEWTON_ITERATIONS if newton_iterations is None else newton_iterations
+    corrections = CORRECTIONS if corrections is None else corrections
     classes = classifier.classes_
     K = len(classes)
     binary = classifier.coef_.shape[0] == 1
     m = 1 if binary else K
     intercept = bool(classifier.fit_intercept)
     C = float(classifier.C)
-    y_index = np.searchsorted(classes, y_labeled)
-    y_index = np.minimum(y_index, K - 1)
-    if not np.array_equal(classes[y_index], np.asarray(y_labeled)):
+    y_labeled = np.asarray(y_labeled)
+    y_index = np.minimum(np.searchsorted(classes, y_labeled), K - 1)
+    if not np.array_equal(classes[y_index], y_labeled):
         raise ValueError("y_labeled holds labels the model was not trained on")
     if classifier.class_weight is None:
         class_weights = np.ones(K)
     else:
-        class_weights = compute_class_weight(classifier.class_weight, classes=classes, y=np.asarray(y_labeled))
+        class_weights = compute_class_weight(classifier.class_weight, classes=classes, y=y_labeled)
 
-    def logits(F):
+    def logits(F):  # (m, n)
         z = np.asarray(classifier.decision_function(F), dtype=float)
-        return z.reshape(-1, 1) if binary else z
+        return z.reshape(1, -1) if binary else np.ascontiguousarray(z.T)
 
-    def curvature(z):  # per-row Hessian of the log loss w.r.t. the logits, (n, m, m)
+    def curvature(P):  # per-row Hessian of the log loss w.r.t. the logits, (n, m, m)
         if binary:
-            p = expit(z[:, 0])
-            return (p * (1.0 - p))[:, None, None]
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return np.einsum("ik,kl->ikl", p, np.eye(K)) - p[:, :, None] * p[:, None, :]
+            return (P[0] * (1.0 - P[0]))[:, None, None]
+        P = P.T
+        return P[:, :, None] * np.eye(K) - P[:, :, None] * P[:, None, :]
 
-    D = C * class_weights[y_index][:, None, None] * curvature(logits(F_labeled))
+    z_labeled = logits(F_labeled)
+    p_labeled = _probabilities(z_labeled, binary)
+    A_labeled = curvature(p_labeled)
+    labeled_weights = C * class_weights[y_index]
+    D = labeled_weights[:, None, None] * A_labeled
     n_labeled, n_features = F_labeled.shape
     use_span = n_labeled < n_features  # the labeled rows span fewer dimensions than the features
     if m * (min(n_labeled, n_features) + intercept) <= HESSIAN_MAX_DIM:
@@ -401,40 +486,101 @@ def fast_expected_error(classifier, F_labeled, y_labeled, F_candidates, F_sample
     else:
         geometry = _DiagonalCurvature(F_labeled, D, m, intercept)
         kind = "diagonal-hessian"
+    # Small Hessians (m x coordinates <= 300): work in parameter space (theta = H^{-1} J' v, then
+    # big matrix products) and run the corrections, whose cost per candidate and label is that
+    # of a product with H^{-1}. Larger ones: the m x m blocks J_u H^{-1} J_x', no corrections.
+    use_parameters = isinstance(geometry, _ExactCurvature) and m * geometry.dim <= PARAMETER_ROUTE_MAX_DIM
+    if not use_parameters:
+        corrections = 0
 
     sample = geometry.prepare(F_sample)
-    z_sample = logits(F_sample)
-    n_sample = z_sample.shape[0]
+    z_sample = logits(F_sample)  # (m, n_sample)
+    n_sample = z_sample.shape[1]
+    if corrections:
+        labeled = geometry.prepare(F_labeled)
     n_candidates = n_rows(F_candidates)
     weights = C * class_weights  # scale of the new item's term, per label y
     out = np.empty(n_candidates)
-    step = max(1, BLOCK_FLOATS // max(1, n_sample * K * m))
+    # candidates are solved for in blocks of `step`; the sample-side work (logits of every sample
+    # row for every candidate and label) runs on sub-blocks of `sub` candidates that fit in cache
+    dim = getattr(geometry, "dim", 0)
+    step = max(1, BLOCK_FLOATS // max(1, max(n_labeled, dim, n_sample // 4) * K * m))
+    sub = max(1, SAMPLE_BLOCK_FLOATS // max(1, n_sample * K * m))
     for start in range(0, n_candidates, step):
         stop = min(start + step, n_candidates)
+        c = stop - start
         F_c = F_candidates[start:stop]
-        z_c = logits(F_c)
-        if binary:
-            p1 = expit(z_c[:, 0])
-            proba = np.column_stack([1.0 - p1, p1])
-        else:
-            proba = np.exp(z_c - z_c.max(axis=1, keepdims=True))
-            proba /= proba.sum(axis=1, keepdims=True)
+        z_c = logits(F_c)  # (m, c)
+        proba = _probabilities(z_c, binary)
+        proba = np.vstack([1.0 - proba, proba]).T if binary else proba.T  # (c, K)
         cand = geometry.prepare(F_c)
         M = geometry.self_cross(cand)  # (c, m, m)
-        s = solve_new_item(z_c, M, weights, binary, newton_iterations)  # (c, K, m)
-        Q = geometry.cross(sample, cand)  # (m, m, n_sample, c)
-        Z = np.empty((m, n_sample, stop - start, K))
-        for k in range(m):
-            Z[k] = z_sample[:, k, None, None]
-            for l in range(m):
-                Z[k] -= Q[k, l][:, :, None] * s[None, :, :, l]
-        losses = logit_loss(Z, loss, binary)  # (n_sample, c, K)
+        v = solve_new_item(z_c.T, M, weights, binary, newton_iterations)  # (c, K, m)
+        beta = None  # (m * n_labeled, c * K): the labeled items' corrections b_i
+        if corrections:
+
+            def implied(v, beta, cand=cand, c=c):
+                """The b_i that the estimate (v, beta) implies, flattened like beta."""
+                theta = geometry.item_theta(cand, v).reshape(m, dim, c * K) + geometry.labeled_theta(labeled, beta)
+                dz = -geometry.apply(labeled, theta).reshape(m, n_labeled, c, K)  # labeled logits' change
+                moved = _probabilities(z_labeled[:, :, None, None] + dz, binary)
+                linear = np.zeros_like(dz)
+                for k in range(m):
+                    for k2 in range(m):
+                        linear[k] += A_labeled[:, k, k2][:, None, None] * dz[k2]
+                b = labeled_weights[None, :, None, None] * (moved - p_labeled[:, :, None, None] - linear)
+                return b.reshape(m * n_labeled, c * K)
+
+            beta = np.zeros((m * n_labeled, c * K))
+            implied_b = implied(v, beta)
+            mismatch = np.abs(implied_b).max(axis=0)
+            frozen = np.zeros(c * K, dtype=bool)
+            for _ in range(corrections):
+                trial_beta = np.where(frozen, beta, implied_b)
+                # the candidate's base logits shift by -J_x H^{-1} sum_i J_i' b_i; solve for v again
+                shift = np.einsum("cq,kqcy->cyk", cand["phi"],
+                                  geometry.labeled_theta(labeled, trial_beta).reshape(m, dim, c, K))
+                trial_v = solve_new_item(z_c.T[:, None, :] - shift, M, weights, binary, newton_iterations,
+                                         start=v)
+                trial_b = implied(trial_v, trial_beta)
+                trial_mismatch = np.abs(trial_b - trial_beta).max(axis=0)
+                # keep a step only where the fixed-point mismatch shrinks; freeze the others
+                ok = ~frozen & (trial_mismatch < mismatch)
+                beta[:, ok], implied_b[:, ok] = trial_beta[:, ok], trial_b[:, ok]
+                v.reshape(c * K, m)[ok] = trial_v.reshape(c * K, m)[ok]
+                mismatch[ok] = trial_mismatch[ok]
+                frozen |= ~ok
+                if frozen.all():
+                    break
+        if use_parameters:
+            theta = geometry.item_theta(cand, v)  # (m, dim, c, K)
+            if beta is not None:
+                theta += geometry.labeled_theta(labeled, beta).reshape(theta.shape)
         positions = candidate_in_sample[start:stop]
-        inside = np.flatnonzero(positions >= 0)
-        losses[positions[inside], inside, :] = 0.0
         counts = n_sample - (positions >= 0)
         scale = np.where(counts > 0, (n_pool - 1) / np.maximum(counts, 1), 0.0)
-        out[start:stop] = (proba * losses.sum(axis=0)).sum(axis=1) * scale
+        for a in range(0, c, sub):
+            b = min(a + sub, c)
+            part = {key: value[a:b] for key, value in cand.items()}
+            if use_parameters:
+                block = np.ascontiguousarray(theta[:, :, a:b, :]).reshape(m, dim, -1)
+                Z = geometry.apply(sample, block).reshape(m, n_sample, b - a, K)
+                np.subtract(z_sample[:, :, None, None], Z, out=Z)
+                residual = geometry.residual_cross(sample, part)
+                if residual is not None:
+                    for k in range(m):
+                        Z[k] -= residual[:, :, None] * v[None, a:b, :, k]
+            else:  # the m x m blocks; _ExactCurvature.cross includes the part outside the span
+                Q = geometry.cross(sample, part)  # (m, m, n_sample, b - a)
+                Z = np.empty((m, n_sample, b - a, K))
+                for k in range(m):
+                    Z[k] = z_sample[k][:, None, None]
+                    for k2 in range(m):
+                        Z[k] -= Q[k, k2][:, :, None] * v[None, a:b, :, k2]
+            losses = logit_loss(Z, loss, binary, overwrite=True)  # (n_sample, b - a, K)
+            inside = np.flatnonzero(positions[a:b] >= 0)
+            losses[positions[a:b][inside], inside, :] = 0.0
+            out[start + a : start + b] = (proba[a:b] * losses.sum(axis=0)).sum(axis=1) * scale[a:b]
     return out, kind
 
 
@@ -471,8 +617,10 @@ class ExpectedErrorReduction(QueryStrategy):
     the modes and their cost.
 
     Cost: exact mode n_candidates x n_classes refits, each followed by a prediction over the
-    sample; fast mode O(n_candidates x sample_size x n_classes x m^2 x dim) arithmetic (m weight
-    vectors, dim = Hessian coordinates per class), plus one Hessian of at most 2000 rows.
+    sample. Fast mode: one Hessian of at most 2000 rows (formed in O(n_labeled x rows^2),
+    inverted in O(rows^3)), then O(n_candidates x n_classes x m x (sample_size x (m + dim) +
+    n_labeled x dim)) arithmetic (m weight vectors, dim = Hessian coordinates per class): linear
+    in the number of candidates and in sample_size, independent of the pool size otherwise.
     """
 
     name = "expected_error_reduction"
@@ -490,9 +638,10 @@ class ExpectedErrorReduction(QueryStrategy):
         self.mode = mode
         self.sample_size = _as_int_or_none(sample_size, "sample_size")
         self.candidates = _as_int_or_none(candidates, "candidates")
-        if max_refits is None:
-            raise ValueError("max_refits must be a whole number of at least 1")
-        self.max_refits = _as_int_or_none(max_refits, "max_refits")
+        if max_refits is None or isinstance(max_refits, bool) or not isinstance(max_refits, numbers.Integral) \
+                or max_refits < 1:
+            raise ValueError(f"max_refits must be a whole number of at least 1; got {max_refits!r}")
+        self.max_refits = int(max_refits)
         self.last_mode: str | None = None  # what the last `utilities` call did, for logs and tests
 
     def get_params(self) -> dict:

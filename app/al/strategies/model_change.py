@@ -20,9 +20,10 @@ Closed forms, with x~ = [x, 1] (or x~ = x when the model has no intercept):
       grad loss(x, y) = (p - e_y) outer x~,  Frobenius norm ||p - e_y|| * ||x~||
       EGL(x) = ||x~|| * sum_y p_y * sqrt(||p||^2 - 2 p_y + 1)
 
-Any other classifier with `predict_proba` is scored with the multinomial formula as if its last
-layer were a softmax over the features it receives (a surrogate: it is not the gradient of that
-model's own parameters).
+Any other classifier with `predict_proba` (and a one-vs-rest LogisticRegression from an older
+scikit-learn) is scored with the multinomial formula, ||p - e_y|| * ||[x, 1]||, as if its last
+layer were a softmax with a bias over the features it receives: a surrogate, not the gradient of
+that model's own parameters.
 """
 
 import numpy as np
@@ -90,10 +91,14 @@ def expected_gradient_length_from_proba(proba: np.ndarray, feature_norms: np.nda
             raise ValueError("the sigmoid form needs probabilities for exactly two classes")
         p1 = proba[:, 1]
         return 2.0 * p1 * (1.0 - p1) * feature_norms
-    squared = np.einsum("ij,ij->i", proba, proba)
-    # ||p - e_y||^2 = ||p||^2 - 2 p_y + 1, clipped at 0 against rounding when p = e_y
-    distances = np.sqrt(np.maximum(squared[:, None] - 2.0 * proba + 1.0, 0.0))
-    return np.einsum("ij,ij->i", proba, distances) * feature_norms
+    # ||p - e_y|| for each label y, from the differences themselves: the shortcut
+    # ||p||^2 - 2 p_y + 1 cancels catastrophically when p is close to e_y
+    total = np.zeros(proba.shape[0])
+    for y in range(proba.shape[1]):
+        diff = proba.copy()
+        diff[:, y] -= 1.0
+        total += proba[:, y] * np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return total * feature_norms
 
 
 def _uses_sigmoid(classifier) -> bool:
@@ -132,10 +137,8 @@ class ExpectedGradientLength(QueryStrategy):
         if not hasattr(classifier, "predict_proba"):
             raise ValueError("expected gradient length needs a classifier with predict_proba")
         sigmoid = _uses_sigmoid(classifier)
-        if isinstance(classifier, LogisticRegression) and _gradient_is_exact(classifier):
-            intercept = bool(classifier.fit_intercept)
-        else:
-            intercept = True  # surrogate: a softmax layer with a bias over the features
+        # the surrogate treats the last layer as a softmax with a bias over the features
+        intercept = bool(classifier.fit_intercept) if _gradient_is_exact(classifier) else True
         n = n_rows(X_pool)
         out = np.empty(n, dtype=float)
         for start in range(0, n, CHUNK_ROWS):
