@@ -95,12 +95,15 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            for _ in range(100):
+            deadline = time.monotonic() + 120
+            while True:
                 try:
                     if client.get("/api/v1/me").status_code == 200:
                         break
                 except httpx.HTTPError:
-                    time.sleep(0.1)
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit("the server did not start") from None
+                    time.sleep(0.2)
             for _ in range(20):  # warm up connections and caches
                 client.get("/api/v1/me")
             next_ms, label_ms, sources = [], [], []
@@ -129,7 +132,8 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"import {args.items:,} rows: {import_seconds:.1f} s ({args.items / import_seconds:,.0f} rows/s); "
           f"train + rank {result.n_ranked:,} items: {train_seconds:.1f} s")
-    print(f"served from the ranking: {sources.count('ranking')}/{len(sources)}; labels stored: {labelled}")
+    print(f"served from the ranking: {sources.count('ranking')}, as random holdout: {sources.count('holdout')} "
+          f"(of {len(sources)}); labels stored: {labelled}")
     print()
     print("| request                | n      | p50 ms  | p95 ms  | p99 ms  | max ms  |")
     print("|------------------------|--------|---------|---------|---------|---------|")
