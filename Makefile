@@ -44,7 +44,7 @@ test-sqlite: install-test chromium
 	$(BIN)/python -m pytest
 
 test-postgres: install-test chromium postgres
-	scripts/with_postgres.sh $(BIN)/python -m pytest
+	scripts/with_postgres.sh $(BIN)/python -m pytest -m "not engine"
 
 worker: install
 	$(BIN)/labelloop worker

@@ -19,6 +19,13 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Engine tests (tests/al) never touch the database, so the PostgreSQL pass can skip them."""
+    for item in items:
+        if "/tests/al/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.engine)
+
+
 def pytest_report_header(config):
     url = os.environ.get("LABELLOOP_TEST_DATABASE_URL")
     return f"labelloop database: {'PostgreSQL (' + url.rsplit('@', 1)[-1] + ')' if url else 'SQLite'}"
