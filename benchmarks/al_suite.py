@@ -1,0 +1,273 @@
+"""Active-learning benchmark suite: every strategy against random on real datasets, offline.
+
+Runs the simulator (`app.al.simulate`, the very strategies, featurizers and classifiers the
+worker uses) over the datasets of `benchmarks/datasets.py`. Protocol (the defaults): standard-
+scaled logistic regression (TF-IDF + logistic regression for text), 20 initial labels, batches of
+10 up to 300 labels, a stratified 30% test split, 5 repeats; within a repeat every strategy gets
+the same split and the same initial labels. AULC = mean test accuracy over the learning curve.
+
+Printed: a Markdown table per dataset (mean AULC, standard deviation, standard error, gain over
+random in AULC points with the standard error of the paired per-repeat differences), then the
+summary per strategy: datasets where it beats random, its mean gain over random, and the
+datasets where it is worse than random by more than one (paired) standard error; and the
+done-when check of `auto`. The full results go to JSON (`--json`) so docs can be regenerated
+(`--from-json` reprints the tables from such a file without running anything).
+
+    python benchmarks/al_suite.py                          # full protocol, all datasets (slow)
+    python benchmarks/al_suite.py --quick                  # 2 repeats, 6 datasets, budget 150
+    python benchmarks/al_suite.py --datasets digits,pima --strategies random,margin,auto --repeats 3
+
+Strategies by default: random, least_confidence, margin, entropy, vote_entropy,
+consensus_entropy, kl_disagreement (bagging committees of 5), expected_gradient_length,
+density_weighted (entropy x density: euclidean similarity on tabular data, cosine on text),
+margin_random, margin_density, margin_diverse, badge and auto. expected_error_reduction is left out by
+default (one Newton step per candidate and class over the whole pool at every query: far slower
+than the rest on the larger pools); add it with --strategies.
+"""
+
+import argparse
+import json
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.al.simulate import SimulationConfig, simulate, summarise  # noqa: E402
+from app.al.strategies import STRATEGIES  # noqa: E402
+from benchmarks.datasets import DATASETS, describe, load, package_version  # noqa: E402
+
+DEFAULT_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "vote_entropy", "consensus_entropy",
+                      "kl_disagreement", "expected_gradient_length", "density_weighted", "margin_random",
+                      "margin_density", "margin_diverse", "badge", "auto")
+QUICK_DATASETS = ("breast_cancer", "pima", "digits", "cells", "wells", "olive")
+# relative cost, to start the slow tasks first
+_COST = {"vote_entropy": 5, "consensus_entropy": 5, "kl_disagreement": 5, "expected_error_reduction": 20,
+         "auto": 3, "density_weighted": 2, "margin_density": 2}
+
+
+def _register_optional() -> None:
+    """Strategies implemented in app.al.strategies but not (yet) in its registry."""
+    from app.al.strategies.error_reduction import ExpectedErrorReduction
+    from app.al.strategies.model_change import ExpectedGradientLength
+
+    for cls in (ExpectedGradientLength, ExpectedErrorReduction):
+        STRATEGIES.setdefault(cls.name, cls)
+
+
+_register_optional()
+
+
+def strategy_params(name: str, kind: str) -> dict:
+    if name == "density_weighted":
+        return {"metric": "cosine" if kind == "text" else "euclidean"}
+    return {}
+
+
+@lru_cache(maxsize=4)
+def _dataset(name: str):
+    return load(name)
+
+
+def run_task(dataset_name: str, strategy: str, repeat: int, config: dict) -> dict:
+    """One learning curve: `strategy` on `dataset_name`, repeat `repeat` (seed = seed + repeat)."""
+    import warnings
+
+    # many-class sets (leaf): "more than 50% of the samples are unique classes" at the first fits
+    warnings.filterwarnings("ignore", message="The number of unique classes")
+    dataset = _dataset(dataset_name)
+    cfg = SimulationConfig(**{**config, "repeats": 1, "seed": config["seed"] + repeat})
+    result = simulate(dataset, [strategy], config=cfg,
+                      strategy_params={strategy: strategy_params(strategy, dataset.kind)})
+    run = result["runs"][0]
+    return {"dataset": dataset_name, **run, "repeat": repeat}
+
+
+def analyse(runs: list[dict], datasets: list[str], strategies: list[str]) -> dict:
+    """Per dataset and strategy: AULC statistics and the paired gain over random; then the summary."""
+    per_dataset = {}
+    for d in datasets:
+        d_runs = [r for r in runs if r["dataset"] == d]
+        if not d_runs:
+            continue
+        stats = summarise(d_runs)
+        base = {r["repeat"]: r["aulc"] for r in d_runs if r["strategy"] == "random"}
+        for s, st in stats.items():
+            st["aulc_se"] = st["aulc_std"] / np.sqrt(st["repeats"])
+            mine = {r["repeat"]: r["aulc"] for r in d_runs if r["strategy"] == s}
+            common = sorted(set(mine) & set(base))
+            if base and common:
+                diff = np.asarray([mine[k] - base[k] for k in common])
+                st["gain"] = float(diff.mean())
+                st["gain_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+                # unpaired standard error of the difference of the two means, for reference
+                st["gain_se_unpaired"] = float(np.hypot(st["aulc_se"], stats["random"]["aulc_se"]))
+        per_dataset[d] = stats
+    summary = {}
+    for s in strategies:
+        rows = {d: st[s] for d, st in per_dataset.items() if s in st and "gain" in st[s]}
+        if not rows or s == "random":
+            continue
+        gains = np.asarray([r["gain"] for r in rows.values()])
+        summary[s] = {
+            "datasets": len(rows),
+            "wins": int((gains > 0).sum()),
+            "mean_gain": float(gains.mean()),
+            "median_gain": float(np.median(gains)),
+            "worse_1se": [d for d, r in rows.items() if r["gain"] < -r["gain_se"]],
+            "worse_1se_unpaired": [d for d, r in rows.items() if r["gain"] < -r["gain_se_unpaired"]],
+            "seconds_per_run": float(np.mean([r["seconds_mean"] for r in rows.values()])),
+        }
+    return {"per_dataset": per_dataset, "summary": summary}
+
+
+def done_when(summary: dict) -> dict | None:
+    """The issue's criteria for auto: above random on >= 9 datasets in 10, never worse than random
+    by more than one standard error, mean gain >= twice margin's."""
+    if "auto" not in summary or "margin" not in summary:
+        return None
+    a, m = summary["auto"], summary["margin"]
+    checks = {
+        "wins_at_least_90_percent": a["wins"] >= 0.9 * a["datasets"],
+        "never_worse_by_1se": not a["worse_1se"],
+        "gain_at_least_twice_margin": a["mean_gain"] >= 2 * m["mean_gain"] and a["mean_gain"] > 0,
+    }
+    return {**checks, "all": all(checks.values()), "auto_wins": f"{a['wins']}/{a['datasets']}",
+            "auto_gain": a["mean_gain"], "margin_gain": m["mean_gain"]}
+
+
+def render(report: dict) -> str:
+    pts = 100.0
+    out = []
+    meta = report["meta"]
+    out.append(f"# Active-learning suite: {len(report['datasets'])} datasets, {meta['config']['repeats']} repeats, "
+               f"{meta['config']['initial']} initial labels, batches of {meta['config']['batch_size']} up to "
+               f"{meta['config']['budget']}, {meta['config']['test_fraction']:.0%} test\n")
+    out.append("AULC and gains in accuracy points (x100). gain: mean paired difference to random over the repeats, "
+               "+- its standard error.\n")
+    out.append("| dataset | rows | features | classes | source |\n|---|---|---|---|---|")
+    for d in report["datasets"]:
+        info = report["dataset_info"][d]
+        out.append(f"| {d} | {info['rows']} | {info['features']} | {info['classes']} | {info['source']} |")
+    out.append("")
+    for d, stats in report["analysis"]["per_dataset"].items():
+        out.append(f"## {d}\n")
+        out.append("| strategy | AULC | std | SE | gain vs random | s/run |\n|---|---|---|---|---|---|")
+        for s, st in stats.items():
+            gain = ("" if s == "random"
+                    else f"{st.get('gain', float('nan')) * pts:+.2f} +- {st.get('gain_se', 0) * pts:.2f}")
+            out.append(f"| {s} | {st['aulc_mean'] * pts:.2f} | {st['aulc_std'] * pts:.2f} | "
+                       f"{st['aulc_se'] * pts:.2f} | {gain} | {st['seconds_mean']:.1f} |")
+        out.append("")
+    out.append("## Summary over datasets\n")
+    out.append("worse: datasets where the mean paired gain is below minus its standard error (in brackets: "
+               "below minus the unpaired standard error of the two means).\n")
+    out.append("| strategy | wins over random | mean gain (pts) | median gain (pts) | worse than random by > 1 SE "
+               "| s/run |")
+    out.append("|---|---|---|---|---|---|")
+    for s, st in report["analysis"]["summary"].items():
+        worse = ", ".join(st["worse_1se"]) or "none"
+        unpaired = ", ".join(st.get("worse_1se_unpaired", [])) or "none"
+        out.append(f"| {s} | {st['wins']}/{st['datasets']} | {st['mean_gain'] * pts:+.2f} | "
+                   f"{st['median_gain'] * pts:+.2f} | {worse} ({unpaired}) | {st['seconds_per_run']:.1f} |")
+    check = report.get("done_when")
+    if check:
+        def verdict(ok):
+            return "ok" if ok else "NOT met"
+
+        out.append("")
+        out.append(f"auto: above random on {check['auto_wins']} datasets "
+                   f"({verdict(check['wins_at_least_90_percent'])}: >= 9 in 10); never worse than random by > 1 SE: "
+                   f"{verdict(check['never_worse_by_1se'])}; mean gain {check['auto_gain'] * pts:+.2f} vs margin "
+                   f"{check['margin_gain'] * pts:+.2f} pts ({verdict(check['gain_at_least_twice_margin'])}: "
+                   f">= twice margin's). All criteria: {'MET' if check['all'] else 'NOT MET'}.")
+    out.append(f"\nRun time: {meta['seconds']:.0f} s with {meta['jobs']} process(es).")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", help=f"comma-separated, default all: {', '.join(DATASETS)}")
+    parser.add_argument("--strategies", help=f"comma-separated, default {', '.join(DEFAULT_STRATEGIES)}")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--initial", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--test-fraction", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (joblib)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"2 repeats, budget 150, datasets {', '.join(QUICK_DATASETS)} (unless given)")
+    parser.add_argument("--json", type=Path, help="write the full results (every curve) here")
+    parser.add_argument("--markdown", type=Path, help="also write the printed tables here")
+    parser.add_argument("--from-json", type=Path, help="reprint the tables of an earlier --json file; run nothing")
+    args = parser.parse_args(argv)
+
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        print(render(report))
+        return 0
+    if args.quick:
+        args.repeats = 2 if args.repeats == 5 else args.repeats
+        args.budget = 150 if args.budget == 300 else args.budget
+    datasets = (args.datasets.split(",") if args.datasets
+                else list(QUICK_DATASETS) if args.quick else list(DATASETS))
+    strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
+    if "random" not in strategies:
+        strategies.insert(0, "random")
+    for d in datasets:
+        if d not in DATASETS:
+            parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+    for s in strategies:
+        if s not in STRATEGIES:
+            parser.error(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    config = {"initial": args.initial, "batch_size": args.batch_size, "budget": args.budget,
+              "test_fraction": args.test_fraction, "repeats": args.repeats, "seed": args.seed}
+
+    info = {}
+    for d in datasets:
+        described = describe(_dataset(d))
+        source = DATASETS[d][1]
+        info[d] = {**described, "source": f"{source} ({package_version(source)})"}
+    tasks = [(d, s, r) for d in datasets for s in strategies for r in range(args.repeats)]
+    size = {d: info[d]["rows"] * (4 if info[d]["features"] == "text" else 1) for d in datasets}
+    tasks.sort(key=lambda t: -size[t[0]] * _COST.get(t[1], 1))
+    started = time.perf_counter()
+    runs = []
+    if args.jobs > 1:
+        from joblib import Parallel, delayed
+
+        from benchmarks.al_suite import run_task as task  # by reference, not a pickled copy of __main__'s
+
+        results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+            delayed(task)(d, s, r, config) for d, s, r in tasks)
+    else:
+        results = (run_task(d, s, r, config) for d, s, r in tasks)
+    for done, run in enumerate(results, 1):
+        runs.append(run)
+        print(f"[{done}/{len(tasks)} {time.perf_counter() - started:.0f}s] {run['dataset']} {run['strategy']} "
+              f"repeat {run['repeat']}: AULC {run['aulc']:.4f} ({run['seconds']:.1f}s)", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+
+    runs.sort(key=lambda r: (datasets.index(r["dataset"]), strategies.index(r["strategy"]), r["repeat"]))
+    analysis = analyse(runs, datasets, strategies)
+    report = {"meta": {"config": config, "jobs": args.jobs, "seconds": seconds, "command": " ".join(sys.argv)},
+              "datasets": datasets, "dataset_info": info, "strategies": strategies,
+              "strategy_params": {d: {s: strategy_params(s, _dataset(d).kind) for s in strategies} for d in datasets},
+              "analysis": analysis, "done_when": done_when(analysis["summary"]), "runs": runs}
+    text = render(report)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
