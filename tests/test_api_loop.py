@@ -36,7 +36,8 @@ def test_upload_label_retrain_and_rerank(users):
     assert upload.json()["imported"] == 300 and upload.json()["meta_columns"] == ["movie"]
 
     served = []
-    for _ in range(30):
+    # 30 training labels (holdout answers come on top of them; the loop is bounded all the same)
+    while sum(s["why"]["source"] != "holdout" for s in served) < 30 and len(served) < 200:
         nxt = annotator.get(f"/api/v1/projects/{project['id']}/next")
         assert nxt.status_code == 200, nxt.text
         item = nxt.json()
@@ -66,7 +67,8 @@ def test_upload_label_retrain_and_rerank(users):
     assert v1 == sorted(v1, reverse=True)
 
     nxt = annotator.get(f"/api/v1/projects/{project['id']}/next").json()
-    assert nxt["why"]["source"] == "ranking" and nxt["why"]["model_version"] == models[0]["version"]
+    # the holdout draw comes first with its share of probability; either way the newest model is named
+    assert nxt["why"]["source"] in ("ranking", "holdout") and nxt["why"]["model_version"] == models[0]["version"]
 
 
 def test_annotation_records_why_and_time(users):
