@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
-from app.db import read_session, write_session
+from app.db import read_session, session_scope, write_session
 from app.models import Project, Role, User, utcnow
 from app.projects.membership import is_member
 from app.security import csrf_tokens_match, new_csrf_token
@@ -23,26 +23,16 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _session_scope(factory) -> Iterator[Session]:
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def get_session() -> Iterator[Session]:
     # On SQLite this transaction takes the write lock at its first statement (BEGIN IMMEDIATE), so
     # a claim's read and write cannot interleave with another request's.
-    yield from _session_scope(write_session)
+    with session_scope(write=True) as session:
+        yield session
 
 
 def get_read_session() -> Iterator[Session]:
-    yield from _session_scope(read_session)
+    with session_scope(write=False) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
