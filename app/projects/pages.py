@@ -21,8 +21,8 @@ from app.deps import (
 )
 from app.errors import InvalidInput
 from app.labeling.service import current_model
-from app.pool.service import ImportRefused, import_pool
 from app.models import Item
+from app.pool.service import ImportRefused, import_pool
 from app.projects.items import FILTERS, browse, history
 from app.projects.membership import members_of
 from app.projects.schemas import ProjectCreate
