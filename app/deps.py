@@ -4,14 +4,21 @@ One place commits: the session dependency, after the route returns and before th
 is sent (scope="function"), so a client never sees success for a write that did not land.
 """
 
-from collections.abc import Iterator
+import asyncio
+import functools
+import inspect
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.db import read_session, session_scope, write_session
+from app.db import get_engine, is_sqlite, read_session, session_scope, write_session
 from app.models import Project, Role, User, utcnow
 from app.projects.membership import is_member
 from app.security import csrf_tokens_match, new_csrf_token
@@ -23,11 +30,43 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def get_session() -> Iterator[Session]:
-    # On SQLite this transaction takes the write lock at its first statement (BEGIN IMMEDIATE), so
-    # a claim's read and write cannot interleave with another request's.
-    with session_scope(write=True) as session:
+# SQLite has one write lock per database. A request that holds it (BEGIN IMMEDIATE at its first
+# statement, often in a dependency) goes on in later threadpool calls; if every pool thread were
+# meanwhile blocked in SQLite's busy-wait for that same lock, the holder could never finish and all
+# of them would time out together ("database is locked"). So on SQLite, write requests queue here,
+# in the event loop, where waiting costs no thread; SQLite would serialise them anyway.
+_write_gates: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _write_gate() -> asyncio.Lock | None:
+    if not is_sqlite(get_engine()):
+        return None  # PostgreSQL locks rows, not the database (see UnitOfWorkRoute)
+    loop = asyncio.get_running_loop()
+    gate = _write_gates.get(loop)
+    if gate is None:
+        gate = _write_gates[loop] = asyncio.Lock()
+    return gate
+
+
+async def get_session() -> AsyncIterator[Session]:
+    gate = _write_gate()
+    if gate is not None:
+        await gate.acquire()
+    session = write_session()
+    try:
         yield session
+        await run_in_threadpool(session.commit)
+    except BaseException:
+        # Shielded: a request cancelled because its client went away must give its locks back now,
+        # not whenever the garbage collector finds the session.
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(session.close)
+        if gate is not None:
+            gate.release()
 
 
 def get_read_session() -> Iterator[Session]:
@@ -36,6 +75,38 @@ def get_read_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Commits a sync route's sessions in the thread that ran the route, as soon as it returns.
+
+    The session dependency would commit too, but in a later threadpool call. Under load every pool
+    thread can be blocked on a lock (a PostgreSQL row lock, a pooled connection) that only that
+    commit would free: committing here, before the thread is given back, means a transaction never
+    waits for a thread. The dependency's commit then finds nothing left to do.
+    """
+
+    def __init__(self, path: str, endpoint, **kwargs):
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _committing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _committing(endpoint):
+    @functools.wraps(endpoint)
+    def run(*args, **kwargs):
+        sessions = [value for value in kwargs.values() if isinstance(value, Session)]
+        try:
+            result = endpoint(*args, **kwargs)
+        except BaseException:
+            for session in sessions:
+                session.rollback()
+            raise
+        for session in sessions:
+            session.commit()
+        return result
+
+    return run
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 

@@ -18,7 +18,7 @@ from app.api.schemas import (
     UserRead,
     WhyRead,
 )
-from app.deps import ApiAdmin, ApiLead, ApiUser, DbId, ReadSessionDep, SessionDep, project_for
+from app.deps import ApiAdmin, ApiLead, ApiUser, DbId, ReadSessionDep, SessionDep, UnitOfWorkRoute, project_for
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.service import import_pool
@@ -27,7 +27,7 @@ from app.projects.schemas import ProjectCreate, ProjectSummary
 from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
 from app.simulations.service import list_simulations, queue_simulation
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["api"])
 
 
 def _project(session, project_id: int, user: User) -> Project:

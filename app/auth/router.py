@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.auth import throttle
-from app.deps import SessionDep, csrf_protect, page_user
+from app.deps import SessionDep, UnitOfWorkRoute, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
 from app.users.service import authenticate
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str:

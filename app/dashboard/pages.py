@@ -9,12 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.dashboard import export
 from app.dashboard.service import adjudicate, disagreements, project_stats
-from app.deps import ApiLead, DbId, LeadPageUser, ProjectDep, ReadSessionDep, SessionDep, csrf_protect, project_for
+from app.deps import (
+    ApiLead,
+    DbId,
+    LeadPageUser,
+    ProjectDep,
+    ReadSessionDep,
+    SessionDep,
+    UnitOfWorkRoute,
+    csrf_protect,
+    project_for,
+)
 from app.models import Item, Project
 from app.templating import is_htmx, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
-api_router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
+api_router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["dashboard"])
 
 EXPORTS = {"items.csv", "items.jsonl", "annotations.csv", "annotations.jsonl", "model.joblib"}
 

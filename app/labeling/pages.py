@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from app.deps import DbId, PageUser, ProjectDep, SessionDep, csrf_protect
+from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect
 from app.errors import DomainError
 from app.labeling import service
 from app.models import Item, Project, User
 from app.templating import LABEL_KEYS, is_htmx, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
 def _work(request: Request, session, project: Project, user: User, *, served=None, notice: str | None = None,

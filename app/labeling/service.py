@@ -73,7 +73,7 @@ def _available(project: Project, user_id: int, now: datetime) -> list:
         others_holding = (select(func.count()).select_from(Lease)
                           .where(Lease.item_id == Item.id, Lease.user_id != user_id, Lease.expires_at > now)
                           .scalar_subquery())
-        conditions.append(Item.n_annotations + others_holding < project.annotations_per_item)
+        conditions.append(Item.n_annotations + others_holding < project.annotations_per_item + Item.extra_annotations)
     return conditions
 
 
@@ -81,7 +81,9 @@ def _lock(stmt, session: Session):
     # PostgreSQL: concurrent annotators skip rows another transaction is claiming.
     # SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claims.
     if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(of=Item, skip_locked=True)
+        # FOR NO KEY UPDATE: the worker's ranking inserts take KEY SHARE locks on the items they
+        # reference; a plain FOR UPDATE would skip (or wait for) every item in a ranking being written.
+        return stmt.with_for_update(of=Item, skip_locked=True, key_share=True)
     return stmt
 
 
@@ -89,6 +91,15 @@ def current_model(session: Session, project: Project) -> ModelVersion | None:
     if project.current_model_version_id is None:
         return None
     return session.get(ModelVersion, project.current_model_version_id)
+
+
+def _ranked_by(model: ModelVersion, item_id: int) -> str:
+    """The strategy that put this item where it is: for `auto`, the arm the bandit drew, or its
+    random share (the uniform draws that keep the bandit's reward estimates honest)."""
+    choice = (model.metrics or {}).get("strategy_choice")
+    if choice and item_id in choice.get("random_ids", ()):
+        return f"{model.strategy.split(':')[0]}:random share"
+    return model.strategy
 
 
 def _labelled_classes(session: Session, project: Project) -> int:
@@ -99,7 +110,29 @@ def _labelled_classes(session: Session, project: Project) -> int:
 
 
 def _choose(session: Session, project: Project, user: User, now: datetime) -> tuple[Item, Why] | None:
+    """The next item for `user`, row-locked on PostgreSQL and re-checked once the lock is held.
+
+    Under READ COMMITTED a claim's SELECT ... FOR UPDATE judges the lease condition on the snapshot
+    its statement started with. If another claim on the same row commits in between, the row itself
+    is unchanged (that claim only inserted a lease), so the lock is granted on a stale verdict. A
+    fresh statement after the lock sees that lease, and the item is passed over.
+    """
+    passed_over: list[int] = []
+    while True:
+        chosen = _choose_unchecked(session, project, user, now, passed_over)
+        if chosen is None or session.get_bind().dialect.name != "postgresql":
+            return chosen
+        item = chosen[0]
+        if session.scalar(select(Item.id).where(Item.id == item.id, *_available(project, user.id, now))) is not None:
+            return chosen
+        passed_over.append(item.id)
+
+
+def _choose_unchecked(session: Session, project: Project, user: User, now: datetime,
+                      passed_over: list[int]) -> tuple[Item, Why] | None:
     conditions = _available(project, user.id, now)
+    if passed_over:
+        conditions.append(Item.id.not_in(passed_over))
     model = current_model(session, project)
     version = model.version if model is not None else None
     if project.holdout_fraction > 0 and _coin.random() < project.holdout_fraction:
@@ -115,7 +148,7 @@ def _choose(session: Session, project: Project, user: User, now: datetime) -> tu
             .order_by(RankingEntry.rank)
             .limit(1), session)).first()
         if row is not None:
-            return row[0], Why(ServeSource.ranking, model.strategy, float(row[1]), model.version)
+            return row[0], Why(ServeSource.ranking, _ranked_by(model, row[0].id), float(row[1]), model.version)
     item = _first_in_shuffle_order(session, conditions)
     if item is None:
         # Only holdout items are left: serve them as such, so the pool can be finished.
@@ -173,7 +206,7 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
 
 
 def _locked_item(session: Session, project: Project, item_id: int) -> Item:
-    item = session.scalars(select(Item).where(Item.id == item_id).with_for_update()).first()
+    item = session.scalars(select(Item).where(Item.id == item_id).with_for_update(key_share=True)).first()
     if item is None or item.project_id != project.id:
         raise NotFound(f"item {item_id} is not in this project")
     return item
@@ -187,7 +220,8 @@ def refresh_item(session: Session, *, project: Project, item: Item) -> None:
     top = Counter(labels).most_common(2)
     majority = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else None
     item.final_label = item.adjudicated_label or majority
-    item.state = ItemState.done if item.n_annotations >= project.annotations_per_item else ItemState.open
+    wanted = project.annotations_per_item + (item.extra_annotations or 0)  # a lead may ask for one more
+    item.state = ItemState.done if item.n_annotations >= wanted else ItemState.open
 
 
 def _record(session: Session, *, project: Project, item: Item, user: User, label: str | None,
@@ -210,7 +244,7 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
         raise Conflict("this item already has all the annotations it needs; take the next one")
     others = session.scalar(select(func.count()).select_from(Lease).where(
         Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
-    if not holding and item.n_annotations + others >= project.annotations_per_item:
+    if not holding and item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0):
         raise Conflict("this item is being labelled by another annotator (your lease on it expired); "
                        "take the next one")
     if seconds_spent is None and lease is not None:

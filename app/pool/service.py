@@ -7,6 +7,7 @@ from typing import BinaryIO
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Item, ItemState, Project
 from app.pool.parsing import PoolParser, UploadError, detect_format
@@ -95,6 +96,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
     session.flush()
+    refresh_planner_statistics(session, "items")
     forget(project.id)
     return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
                         feature_columns=plan.feature_columns, meta_columns=plan.meta_columns)

@@ -17,6 +17,7 @@ from app.deps import (
     ProjectDep,
     ReadSessionDep,
     SessionDep,
+    UnitOfWorkRoute,
     csrf_protect,
 )
 from app.errors import InvalidInput
@@ -31,7 +32,7 @@ from app.simulations.service import MIN_LABELS, curve_svg_paths, list_simulation
 from app.templating import is_htmx, render
 from app.users.service import list_users
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
 @router.get("/projects")

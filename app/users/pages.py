@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from app.deps import AdminPageUser, DbId, PageUser, ProjectDep, SessionDep, csrf_protect
+from app.deps import AdminPageUser, DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect
 from app.models import Role, User
 from app.projects.membership import add_member, remove_member
 from app.templating import render
@@ -20,7 +20,7 @@ from app.users.service import (
     tokens_of,
 )
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
 def _users_page(request: Request, session, user: User, *, errors=None, notice=None, status_code=200):

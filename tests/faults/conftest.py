@@ -49,6 +49,12 @@ class Stack:
         return self._spawn("worker", [sys.executable, "-m", "app.cli", "worker"], {**self.env, **extra_env})
 
     @staticmethod
+    def stop(proc: subprocess.Popen) -> None:
+        """SIGTERM: the worker finishes its current job and exits."""
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    @staticmethod
     def kill(proc: subprocess.Popen) -> None:
         """SIGKILL: no shutdown handler, no finally block, no rollback by the process itself."""
         os.kill(proc.pid, signal.SIGKILL)

@@ -1,10 +1,11 @@
 """The worker is killed with SIGKILL in the middle of a retrain.
 
 A large tabular pool makes a retrain last seconds, so the kill lands while the job is "running":
-either while it fits (the worker has just claimed it) or while it writes the new ranking (a model
-version row is committed but not yet published). Afterwards: every label is still there, /next keeps
-serving the previous model's ranking while the job waits, the job goes back to the queue once its
-heartbeat is stale, and a new worker retrains on every label.
+either while the worker reads the pool and fits (0.5 s after a freshly started worker claimed the
+job), or while it writes the new ranking (the new version's row and part of its ranking are
+committed, nothing is published yet). Afterwards: every label is still there, /next keeps serving
+the previous model's ranking while the job waits, the job goes back to the queue once its heartbeat
+is stale, and a new worker retrains on every label and clears the half-written ranking.
 """
 
 import random
@@ -20,7 +21,9 @@ from app.db import session_scope
 from app.models import Annotation, Item, ItemState, Job, ModelVersion, Project, RankingEntry, utcnow
 from app.pool.service import SHUFFLE_KEYS
 
-POOL_ROWS = 100_000  # a retrain here (SQLite, 2 cores): ~8 s on a cold worker, ~4-5 s with its feature cache
+# A retrain of this pool on 2 cores: 8-15 s on a worker's first job (it reads every feature row first),
+# 3-5 s after that; the first version row is written 3-7 s after a cold worker claims the job.
+POOL_ROWS = 100_000
 N_FEATURES = 20
 BATCH_SIZE = 10
 # A job is stale once its heartbeat (every 5 s) is older than this. Below 5 s a healthy job could be
@@ -56,6 +59,13 @@ def job_row(job_id: int) -> Job:
         job = session.get(Job, job_id)
         session.expunge(job)
         return job
+
+
+def ranking_rows(project_id: int, version: int) -> int:
+    with session_scope(write=False) as session:
+        return session.scalar(select(func.count()).select_from(RankingEntry).join(
+            ModelVersion, ModelVersion.id == RankingEntry.model_version_id).where(
+            ModelVersion.project_id == project_id, ModelVersion.version == version))
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
@@ -109,6 +119,10 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
                            "the first retrain", interval=0.2)
     assert first_job["status"] == "done", first_job
     t_first = time.perf_counter()
+    # The second retrain runs on a freshly started worker, so it begins by reading the pool's feature
+    # rows (its first job): seconds in which the kill surely lands before any new version exists.
+    stack.stop(first_worker)
+    victim = stack.start_worker(**worker_env)
     served = [label_one() for _ in range(BATCH_SIZE)]  # the second batch, served from model v1's ranking
     assert all(s["why"]["source"] == "ranking" and s["why"]["model_version"] == 1 for s in served)
     second_id = [j for j in jobs() if j["id"] != first_job["id"]][0]["id"]
@@ -117,14 +131,11 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
     wait_until(lambda: job_row(second_id).status == "running", JOB_TIMEOUT, "the second retrain to start")
     claimed = time.perf_counter()
     if kill_while == "fitting":
-        time.sleep(0.2)
-    else:  # a version row is committed before its ranking is written and published
-        def unpublished_version():
-            with session_scope(write=False) as session:
-                return session.scalar(select(func.count()).select_from(ModelVersion).where(
-                    ModelVersion.project_id == pid, ModelVersion.version == 2))
-        wait_until(unpublished_version, JOB_TIMEOUT, "the new version's row", interval=0.01)
-    stack.kill(first_worker)
+        time.sleep(0.5)
+    else:  # the version row, then the ranking in chunks of 20,000 rows, then the pointer swap
+        wait_until(lambda: ranking_rows(pid, version=2), JOB_TIMEOUT, "a first chunk of the new ranking",
+                   interval=0.01)
+    stack.kill(victim)
     killed = time.perf_counter()
 
     killed_job = job_row(second_id)
@@ -133,17 +144,14 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
         current = session.get(ModelVersion, project.current_model_version_id)
         versions = session.execute(select(ModelVersion.version, ModelVersion.id).where(
             ModelVersion.project_id == pid).order_by(ModelVersion.version)).all()
-        orphan_entries = session.scalar(select(func.count()).select_from(RankingEntry).join(
-            ModelVersion, ModelVersion.id == RankingEntry.model_version_id).where(
-            ModelVersion.project_id == pid, ModelVersion.version == 2))
     print(f"\n[{kill_while}] first retrain {t_first - t0:.1f}s into the test; killed {killed - claimed:.2f}s after "
           f"the claim; model versions in the table: {[v for v, _ in versions]}, "
-          f"ranking rows already written for v2: {orphan_entries}")
+          f"ranking rows already written for v2: {ranking_rows(pid, version=2)}")
     # The kill landed mid-retrain: the job is still marked running and nothing new is published.
     assert (killed_job.status, killed_job.attempts) == ("running", 1)
     assert current.version == 1
-    if kill_while == "writing_ranking":
-        assert [v for v, _ in versions] == [1, 2]  # v2 exists but nobody serves it
+    # "fitting": before any new version row; "writing_ranking": v2's row is there, but nobody serves it.
+    assert [v for v, _ in versions] == ([1] if kill_while == "fitting" else [1, 2])
 
     # ---- while the job waits for its heartbeat to go stale, serving goes on from v1 ------------------
     during = [label_one() for _ in range(5)]
@@ -190,6 +198,8 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
     assert new_model.n_labels == len(answered)
     assert new_model.version == (2 if kill_while == "fitting" else 3)  # a killed v2 row stays, unpublished
     assert ranked == new_model.n_ranked == open_items == POOL_ROWS - len(answered)
+    assert ranking_rows(pid, version=1) == 0 and ranking_rows(pid, version=2) == (
+        ranked if kill_while == "fitting" else 0)  # superseded and half-written rankings are gone
     assert [j["status"] for j in jobs()] == ["done", "done"]
     # The item leased before the new model came is still the annotator's; then the new ranking serves.
     held = ann.post(f"/items/{peek['id']}/annotations", json={"label": oracle[peek["external_id"]]})
