@@ -129,6 +129,15 @@ def disagreements(session: Session, project: Project, limit: int = 50) -> list[d
              "answers": {names[u]: label for u, label in sorted(by_item[item.id].items())}} for item in items]
 
 
+def _strategy_choice(model: ModelVersion) -> dict | None:
+    """For `auto`: which strategy the bandit drew for this ranking, its odds, and the sentence why."""
+    choice = (model.metrics or {}).get("strategy_choice")
+    if not choice:
+        return None
+    return {key: choice.get(key) for key in ("arm", "probability", "probabilities", "mean_reward", "random_share",
+                                             "step", "reason")}
+
+
 def project_stats(session: Session, project: Project, *, include_map: bool = True) -> dict:
     """Everything on the dashboard, as one JSON-ready dict (the page and the API share it)."""
     now = utcnow()
@@ -159,7 +168,8 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         model = {"version": current.version, "created_at": current.created_at.isoformat(),
                  "age_seconds": (now - current.created_at).total_seconds(), "n_labels": current.n_labels,
                  "strategy": current.strategy, "holdout": holdout,
-                 "stability_kappa": (current.metrics or {}).get("stability_kappa")}
+                 "stability_kappa": (current.metrics or {}).get("stability_kappa"),
+                 "strategy_choice": _strategy_choice(current)}
         stored = session.scalar(select(ModelVersion.diagnostics).where(ModelVersion.id == current.id)) or {}
         diagnostics = {"uncertainty_histogram": stored.get("uncertainty_histogram")}
         if include_map:

@@ -21,8 +21,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sqlalchemy import delete, func, insert, select, update
 
-from app.al import build_classifier, get_strategy
-from app.db import session_scope
+from app.al import STRATEGIES, build_classifier, get_strategy
+from app.db import refresh_planner_statistics, session_scope
 from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
 from app.training import diagnostics
 from app.training.features import pool_features
@@ -59,6 +59,19 @@ def _open_ids(session, project_id: int) -> np.ndarray:
     ids = session.scalars(select(Item.id).where(Item.project_id == project_id, Item.state == ItemState.open,
                                                 Item.is_holdout.is_(False)).order_by(Item.id)).all()
     return np.asarray(ids, dtype=np.int64)
+
+
+def is_stateful(strategy_name: str) -> bool:
+    return bool(getattr(STRATEGIES.get(strategy_name), "stateful", False))
+
+
+def _strategy_state(session, project: Project) -> dict | None:
+    """What a stateful strategy carried out of the last published retrain (None before the first)."""
+    if project.current_model_version_id is None:
+        return None
+    diagnostics_json = session.scalar(select(ModelVersion.diagnostics).where(
+        ModelVersion.id == project.current_model_version_id))
+    return (diagnostics_json or {}).get("strategy_state")
 
 
 def cross_validated_metrics(classifier, X, y: np.ndarray, random_state: int = 0) -> dict:
@@ -110,6 +123,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
         stop_ids = diagnostics.stop_set_ids(session, project_id)
         previous_stop = diagnostics.previous_stop_set(session, project_id)
         features = pool_features(session, project)
+        previous_state = _strategy_state(session, project) if is_stateful(strategy_name) else None
 
     classes = sorted(set(y.tolist()))
     if len(classes) < 2:
@@ -128,11 +142,20 @@ def train_and_rank(project_id: int) -> TrainingResult:
     train_seconds = time.perf_counter() - started
 
     scoring_started = time.perf_counter()
-    strategy = get_strategy(strategy_name, random_state=len(y), **params)
+    stateful = is_stateful(strategy_name)
+    strategy = get_strategy(strategy_name, random_state=len(y), **params,
+                            **({"state": previous_state} if stateful else {}))
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
+    strategy_label, choice, state = strategy_name, None, previous_state
     if X_pool is not None:
-        utilities = strategy.utilities(classifier, X_pool, X_train, y)
+        # A stateful strategy (auto's bandit) identifies items by id: the rewards for its last batch
+        # are read from the labels those ids got since.
+        ids = {"ids_pool": open_ids.tolist(), "ids_labeled": labelled_ids.tolist()} if stateful else {}
+        utilities = strategy.utilities(classifier, X_pool, X_train, y, **ids)
         order = strategy.rank(utilities, X_pool, batch_size=batch_size, X_labeled=X_train)
+        if stateful:
+            state, choice = strategy.state_, strategy.explanation_
+            strategy_label = f"{strategy_name}:{choice['arm']}"  # what served items' `why` shows
     else:
         utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
     score_seconds = time.perf_counter() - scoring_started
@@ -142,13 +165,18 @@ def train_and_rank(project_id: int) -> TrainingResult:
     metrics.update(evaluation)
     pipeline = Pipeline([("features", features.featurizer), ("classifier", classifier)])
     metrics["library_versions"] = {"scikit-learn": sklearn_version, "numpy": np.__version__}
+    if choice is not None:  # small: read on every /next to mark the random share in `why`
+        metrics["strategy_choice"] = {key: choice[key] for key in (
+            "arm", "probability", "probabilities", "mean_reward", "random_share", "random_ids", "step", "reason")}
+    if stateful:
+        dashboard = {**(dashboard or {}), "strategy_state": state}
 
     with session_scope() as session:
         version = (session.scalar(select(func.max(ModelVersion.version))
                                   .where(ModelVersion.project_id == project_id)) or 0) + 1
         model = ModelVersion(
             project_id=project_id, version=version, created_at=utcnow(), n_labels=int(len(y)),
-            classes=[str(c) for c in classifier.classes_], metrics=metrics, strategy=strategy_name,
+            classes=[str(c) for c in classifier.classes_], metrics=metrics, strategy=strategy_label,
             train_seconds=train_seconds, score_seconds=score_seconds, n_ranked=int(len(order)),
             artifact=_dump(pipeline), diagnostics=dashboard)
         session.add(model)
@@ -165,6 +193,8 @@ def train_and_rank(project_id: int) -> TrainingResult:
                  "score": float(score)}
                 for offset, (item_id, score) in enumerate(zip(ranked_ids[start:stop], ranked_scores[start:stop],
                                                               strict=True))])
+    with session_scope() as session:  # fresh statistics before /next starts joining the new ranking
+        refresh_planner_statistics(session, "items", "ranking_entries")
 
     with session_scope() as session:
         project = session.get(Project, project_id)

@@ -1,0 +1,104 @@
+"""`auto` run by the worker: the bandit's state survives from one retrain to the next, rewards
+arrive once the last batch is labelled, and served items say which strategy chose them."""
+
+import io
+
+import numpy as np
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.models import ModelVersion
+from tests.conftest import run_worker_until_idle
+from tests.test_pages import login
+
+BATCH = 10
+
+
+def tabular_project(users, n: int = 400, seed: int = 3):
+    _, token = users.create("admin", "admin")
+    api = users.api(token)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    oracle = {f"r{i}": ("pos" if X[i, 0] + X[i, 1] > 0 else "neg") for i in range(n)}
+    out = io.StringIO()
+    out.write("id,f0,f1,f2,f3\n")
+    for i in range(n):
+        out.write(f"r{i}," + ",".join(f"{v:.4f}" for v in X[i]) + "\n")
+    pid = api.post("/api/v1/projects", json={
+        "name": "Auto", "kind": "tabular", "labels": ["neg", "pos"], "strategy": "auto",
+        "batch_size": BATCH, "holdout_fraction": 0}).json()["id"]
+    assert api.post(f"/api/v1/projects/{pid}/items",
+                    files={"file": ("p.csv", out.getvalue().encode(), "text/csv")}).status_code == 201
+    return api, pid, oracle
+
+
+def label(api, pid, oracle, n):
+    served = []
+    for _ in range(n):
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        served.append(item)
+        assert api.post(f"/api/v1/items/{item['id']}/annotations",
+                        json={"label": oracle[item["external_id"]]}).status_code == 201
+    return served
+
+
+def stored(pid):
+    with session_scope(write=False) as session:
+        rows = session.execute(select(ModelVersion.version, ModelVersion.strategy, ModelVersion.metrics,
+                                      ModelVersion.diagnostics).where(ModelVersion.project_id == pid)
+                               .order_by(ModelVersion.version)).all()
+    return rows
+
+
+def test_the_worker_carries_the_bandit_state_and_why_names_the_arm(users):
+    api, pid, oracle = tabular_project(users)
+    label(api, pid, oracle, BATCH)
+    assert run_worker_until_idle() == 1
+    served = []
+    for _ in range(4):  # four batches, each served from the ranking auto wrote, then a retrain
+        served.append(label(api, pid, oracle, BATCH))
+        assert run_worker_until_idle() == 1
+
+    versions = stored(pid)
+    assert [v.version for v in versions] == [1, 2, 3, 4, 5]
+    arms = {"margin_diverse", "badge", "margin"}
+    for v in versions:
+        base, arm = v.strategy.split(":")
+        assert base == "auto" and arm in arms
+        choice = v.metrics["strategy_choice"]
+        assert choice["arm"] == arm and choice["reason"]
+        assert abs(sum(choice["probabilities"].values()) - 1) < 1e-3  # rounded to 4 places
+    steps = [v.metrics["strategy_choice"]["step"] for v in versions]
+    assert steps == [1, 2, 3, 4, 5]  # one bandit step per retrain: the state went from each to the next
+    assert versions[-1].diagnostics["strategy_state"]["step"] == 5  # (older versions' diagnostics are pruned)
+    last_state = versions[-1].diagnostics["strategy_state"]
+    # The batches served since version 1 were labelled, so their arms were rewarded (or logged with a
+    # reason when no evaluation item had a label yet).
+    rewarded = [h for h in last_state["history"][:-1] if h["reward"] is not None]
+    assert rewarded, last_state["history"]
+    assert sum(last_state["rewarded"].values()) == len(rewarded)
+
+    # Each batch served from a ranking names the arm of the version it came from, or the random share.
+    for batch, version in zip(served, versions[:4], strict=True):
+        strategies = {s["why"]["strategy"] for s in batch if s["why"]["source"] == "ranking"}
+        assert strategies <= {version.strategy, "auto:random share"}, (strategies, version.strategy)
+    random_share = [s for batch in served for s in batch if s["why"]["strategy"] == "auto:random share"]
+    random_ids = {i for v in versions[:4] for i in v.metrics["strategy_choice"]["random_ids"]}
+    assert {s["id"] for s in random_share} <= random_ids
+    # auto's random share is an expected 10% of each batch: over 40 served items, some came from it
+    assert random_ids and random_share
+
+    stats = api.get(f"/api/v1/projects/{pid}/stats").json()
+    assert stats["model"]["strategy"] == versions[-1].strategy
+    assert stats["model"]["strategy_choice"]["arm"] == versions[-1].strategy.split(":")[1]
+
+
+def test_the_dashboard_says_which_strategy_auto_chose(users, client):
+    api, pid, oracle = tabular_project(users, n=120)
+    label(api, pid, oracle, BATCH)
+    run_worker_until_idle()
+    login(client, "admin")
+    page = client.get(f"/projects/{pid}/dashboard")
+    assert page.status_code == 200
+    arm = stored(pid)[-1].strategy.split(":")[1]
+    assert f"Strategy auto chose {arm}" in page.text
