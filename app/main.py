@@ -21,6 +21,8 @@ from app.errors import DomainError
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
+from app.quality.pages import api_router as quality_api_router
+from app.quality.pages import router as quality_router
 from app.templating import is_htmx, render
 from app.users.pages import router as users_router
 
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(dashboard_router)
     app.include_router(dashboard_api_router)
+    app.include_router(quality_router)
+    app.include_router(quality_api_router)
     app.include_router(api_router)
 
     @app.exception_handler(LoginRequired)

@@ -156,6 +156,8 @@ def density_checks() -> list[str]:
 
 def eer_checks(repeats: int) -> list[str]:
     """Fast expected error reduction against modAL's on the same 2k pool: speed and AULC."""
+    if not hasattr(np, "float"):  # modAL 0.4.2's signature still names np.float, removed in numpy 1.24
+        np.float = float
     from modAL.expected_error import expected_error_reduction
     from modAL.models import ActiveLearner
     from sklearn.metrics import accuracy_score

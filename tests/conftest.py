@@ -53,13 +53,16 @@ def database_url(tmp_path_factory) -> str:
     reset_engine_cache()
 
 
-TABLES_CHILD_FIRST = ["ranking_entries", "leases", "annotations", "jobs", "simulations", "project_members",
+TABLES_CHILD_FIRST = ["item_quality", "quality_reports", "label_reviews",
+                      "ranking_entries", "coverage_entries", "leases", "annotations", "jobs", "simulations",
+                      "project_members",
                       "login_failures", "model_versions", "items",
                       "projects", "api_tokens", "users"]
 
 
 def wipe_database() -> None:
     from app.db import get_engine
+    from app.quality.explain import forget as forget_explanations
     from app.training.features import forget
 
     engine = get_engine()
@@ -71,6 +74,7 @@ def wipe_database() -> None:
             for table in TABLES_CHILD_FIRST:
                 conn.execute(text(f"DELETE FROM {table}"))
     forget()
+    forget_explanations()
 
 
 @pytest.fixture(autouse=True)

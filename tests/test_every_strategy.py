@@ -11,7 +11,9 @@ from tests.conftest import run_worker_until_idle
 from tests.data import rotten_tomatoes, to_csv
 
 
-def _label_and_train(api, pid, answer, n=12):
+def _label_and_train(api, pid, answer, n=15):
+    """n labels, then the worker: 15 = five per label of these three-label projects, the most the
+    cold start's coverage order can take (app/labeling/service.py), so /next then serves the ranking."""
     for _ in range(n):
         item = api.get(f"/api/v1/projects/{pid}/next").json()
         assert api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": answer(item)}).status_code == 201

@@ -67,6 +67,16 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{project_id}/stats"): LEADS,
     ("GET", "/api/v1/projects/{project_id}/export/{name}"): LEADS,
     ("POST", "/api/v1/items/{item_id}/adjudication"): LEADS,
+    ("GET", "/projects/{project_id}/quality"): LEADS,
+    ("POST", "/projects/{project_id}/quality/items/{item_id}/review"): LEADS,
+    ("GET", "/projects/{project_id}/influence"): LEADS,
+    ("POST", "/projects/{project_id}/influence/verify"): LEADS,
+    ("GET", "/projects/{project_id}/items/{item_id}/why"): LEADS,
+    ("GET", "/api/v1/projects/{project_id}/quality"): LEADS,
+    ("POST", "/api/v1/projects/{project_id}/quality/reviews"): LEADS,
+    ("GET", "/api/v1/projects/{project_id}/influence"): LEADS,
+    ("POST", "/api/v1/projects/{project_id}/influence/verify"): LEADS,
+    ("GET", "/api/v1/projects/{project_id}/items/{item_id}/explanation"): LEADS,
 }
 # FastAPI's own documentation pages and the static files are public by design.
 PUBLIC_FRAMEWORK_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}

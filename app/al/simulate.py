@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
+from app.al.cold_start import coverage_order
 from app.al.models import TABULAR, TEXT, build_classifier, build_featurizer
 from app.al.strategies import STRATEGIES, get_strategy
 
@@ -34,12 +35,17 @@ class SimulationConfig:
     test_fraction: float = 0.3
     repeats: int = 5
     seed: int = 0
+    # "random": the first labels drawn uniformly; "coverage": k-means coverage order, as a project
+    # with no model yet is served (app/al/cold_start.py)
+    initial_mode: str = "random"
 
     def validate(self, n_rows: int) -> None:
         if not 0 < self.test_fraction < 1:
             raise ValueError("test_fraction must lie between 0 and 1")
         if self.initial < 2 or self.batch_size < 1 or self.repeats < 1:
             raise ValueError("initial must be at least 2, batch_size and repeats at least 1")
+        if self.initial_mode not in ("random", "coverage"):
+            raise ValueError("initial_mode is 'random' or 'coverage'")
         if self.budget < self.initial:
             raise ValueError("the budget must be at least the initial labels")
         train_rows = int(n_rows * (1 - self.test_fraction))
@@ -122,6 +128,18 @@ def _initial_sample(y_train: np.ndarray, n: int, rng: np.random.Generator) -> np
     return np.concatenate([[first, second], rest])
 
 
+def _coverage_sample(X_train, y_train: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The first `n` rows in coverage order (k-means with `n` clusters: one item near each centre);
+    if they hold one class only, the order goes on until a second class turns up, as a project's
+    cold start does."""
+    order = coverage_order(X_train, n_clusters=n, limit=len(y_train), random_state=seed)
+    picked = order[:n]
+    if len(np.unique(y_train[picked])) < 2:
+        other = next(i for i in order[n:] if y_train[i] != y_train[picked[0]])
+        picked = np.concatenate([picked, [other]])
+    return picked
+
+
 def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, y_test, initial: np.ndarray,
                  config: SimulationConfig, kind: str, seed: int) -> list[list[float]]:
     """One learning curve: [[n_labels, accuracy, macro_f1], ...] from `initial` to the budget."""
@@ -183,7 +201,10 @@ def simulate(dataset: Dataset, strategies: Sequence[str], *, config: SimulationC
         if hasattr(X_train, "tocsr"):
             X_train, X_test = X_train.tocsr(), X_test.tocsr()
         y_train, y_test = y[train_idx], y[test_idx]
-        initial = _initial_sample(y_train, config.initial, rng)
+        if config.initial_mode == "coverage":
+            initial = _coverage_sample(X_train, y_train, config.initial, seed)
+        else:
+            initial = _initial_sample(y_train, config.initial, rng)
         for name in strategies:
             started = time.perf_counter()
             curve = run_strategy(name, strategy_params.get(name, {}), X_train=X_train, y_train=y_train,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.dashboard import export
 from app.dashboard.service import adjudicate, disagreements, project_stats
+from app.db import session_scope
 from app.deps import (
     ApiLead,
     DbId,
@@ -71,9 +72,18 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         return Response(body, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{safe}-model.joblib"'})
     kind, fmt = name.split(".")
-    rows = (export.item_rows if kind == "items" else export.annotation_rows)(session, project, slice_)
-    stream = export.as_csv(rows) if fmt == "csv" else export.as_jsonl(rows)
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+
+    def chunks():
+        # The rows stream after the route has returned and the request's session is committed and
+        # closed (a PostgreSQL server-side cursor dies with its transaction), so the stream reads
+        # through a session of its own, closed when the stream ends or the client goes away.
+        with session_scope(write=False) as own:
+            rows = (export.item_rows if kind == "items" else export.annotation_rows)(
+                own, own.get(Project, project.id), slice_)
+            yield from (export.as_csv(rows) if fmt == "csv" else export.as_jsonl(rows))
+
+    stream = chunks()
     first = next(stream)  # run the query (and raise its errors) before the response starts
 
     def body():

@@ -140,6 +140,8 @@ def _strategy_choice(model: ModelVersion) -> dict | None:
 
 def project_stats(session: Session, project: Project, *, include_map: bool = True) -> dict:
     """Everything on the dashboard, as one JSON-ready dict (the page and the API share it)."""
+    from app.quality.service import suspicious_count  # it builds on this module's adjudicate
+
     now = utcnow()
     counts = _counts(session, project)
     curve = _learning_curve(session, project)
@@ -153,10 +155,11 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
     hint = stopping_hint([point["stability_kappa"] for point in curve])
     hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"])
-    failed = session.scalars(select(Job).where(Job.project_id == project.id, Job.status == JobStatus.failed)
+    failed = session.scalars(select(Job).where(Job.project_id == project.id, Job.kind == "train",
+                                               Job.status == JobStatus.failed)
                              .order_by(Job.id.desc()).limit(5)).all()
     waiting = dict(session.execute(select(Job.status, func.count()).where(
-        Job.project_id == project.id, Job.status.in_([JobStatus.queued, JobStatus.running]))
+        Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
         .group_by(Job.status)).all())
     labels_last_hour = session.scalar(select(func.count()).select_from(Annotation).where(
         Annotation.project_id == project.id, Annotation.skipped.is_(False),
@@ -188,6 +191,7 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         "agreement": {"pairs": pairs, "krippendorff_alpha": krippendorff_alpha_nominal(by_item),
                       "items_with_several_labels": len(by_item)},
         "disagreements_open": len(disagreements(session, project, limit=10_000)),
+        "suspicious_open": suspicious_count(session, project=project),
         "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),
                  "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()
                                     if j.finished_at else None} for j in failed]},

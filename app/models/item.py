@@ -39,4 +39,6 @@ class Item(Base):
     # A lead's decision on a disagreement; it beats the majority of the annotations.
     adjudicated_label: Mapped[str | None] = mapped_column(String(200))
     adjudicated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Opinions asked for beyond the project's annotations_per_item (a lead sent it back for a second look).
+    extra_annotations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

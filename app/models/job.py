@@ -23,7 +23,8 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20), default="train")  # "train" or "simulate"
+    # "train", "simulate", "cold_start", or label quality: "quality" (after each retrain), "verify" (on request)
+    kind: Mapped[str] = mapped_column(String(20), default="train")
     # What the job works on beyond its project, e.g. {"simulation_id": 3}.
     params: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default=JobStatus.queued)

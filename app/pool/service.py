@@ -11,6 +11,7 @@ from app.db import refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Item, ItemState, Project
 from app.pool.parsing import PoolParser, UploadError, detect_format
+from app.training.cold_start import queue_cold_start
 from app.training.features import forget
 
 INSERT_CHUNK = 5_000
@@ -98,6 +99,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     session.flush()
     refresh_planner_statistics(session, "items")
     forget(project.id)
+    queue_cold_start(session, project=project)
     return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
                         feature_columns=plan.feature_columns, meta_columns=plan.meta_columns)
 

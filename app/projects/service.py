@@ -82,5 +82,6 @@ def model_versions(session: Session, *, project_id: int, limit: int | None = Non
 
 
 def recent_jobs(session: Session, *, project_id: int, limit: int = 10) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.project_id == project_id)
+    # Retrains and simulations; label-quality jobs have their own status on the quality pages.
+    return list(session.scalars(select(Job).where(Job.project_id == project_id, Job.kind.in_(("train", "simulate")))
                                 .order_by(Job.id.desc()).limit(limit)))

@@ -1,18 +1,32 @@
-"""Feature matrices for a project's pool, cached per process.
+"""Feature matrices for a project's pool, computed once per pool state and cached twice.
 
 The featurizer (TF-IDF or scaling) is fitted on the whole pool without labels, so it only
-changes when the pool does; every retrain in between reuses the same matrix.
+changes when the pool does; every retrain in between reuses the same matrix. The matrix is kept
+in this process's memory and on disk under `data_dir/features/`, where any worker (a restarted
+one, a second one on the same volume) reads it instead of re-reading every item row and
+refitting: at 1M rows that is most of a first retrain's time. Dense matrices are memory-mapped.
 """
 
+import contextlib
+import logging
+import os
+import shutil
 import threading
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+import joblib
 import numpy as np
+import scipy.sparse as sp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.al import build_featurizer
+from app.config import get_settings
 from app.models import Item, Project
+
+log = logging.getLogger(__name__)
 
 FETCH_ROWS = 20_000
 
@@ -40,9 +54,58 @@ def raw_inputs(kind: str, payloads: list[dict]):
 
 
 def pool_key(session: Session, project: Project) -> tuple:
+    """Items are never edited, only added (or the project deleted): the count, the largest id and
+    the project's creation time (ids can be reused after a delete) identify the pool's state."""
     count, max_id = session.execute(
         select(func.count(), func.max(Item.id)).where(Item.project_id == project.id)).one()
-    return (project.kind, int(count or 0), int(max_id or 0))
+    created = project.created_at.strftime("%Y%m%dT%H%M%S%f") if project.created_at else "0"
+    return (project.kind, int(count or 0), int(max_id or 0), created)
+
+
+def _project_dir(project_id: int) -> Path:
+    return get_settings().data_dir / "features" / f"project-{project_id}"
+
+
+def _key_dir(project_id: int, key: tuple) -> Path:
+    return _project_dir(project_id) / "-".join(str(part) for part in key)
+
+
+def _load(project_id: int, key: tuple) -> "PoolFeatures | None":
+    path = _key_dir(project_id, key)
+    if not (path / "complete").exists():
+        return None
+    try:
+        ids = np.load(path / "ids.npy")
+        X = sp.load_npz(path / "X.npz") if (path / "X.npz").exists() else np.load(path / "X.npy", mmap_mode="r")
+        featurizer = joblib.load(path / "featurizer.joblib")
+    except (OSError, ValueError, EOFError):  # a half-deleted or foreign directory: recompute
+        log.warning("feature cache at %s unreadable; recomputing", path, exc_info=True)
+        return None
+    return PoolFeatures(key=key, item_ids=ids, X=X, featurizer=featurizer)
+
+
+def _save(project_id: int, features: "PoolFeatures") -> None:
+    """Written to a private directory and renamed into place, so readers see all or nothing."""
+    final = _key_dir(project_id, features.key)
+    tmp = final.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        tmp.mkdir(parents=True)
+        np.save(tmp / "ids.npy", features.item_ids)
+        if sp.issparse(features.X):
+            sp.save_npz(tmp / "X.npz", features.X.tocsr(), compressed=False)
+        else:
+            np.save(tmp / "X.npy", np.ascontiguousarray(features.X))
+        joblib.dump(features.featurizer, tmp / "featurizer.joblib")
+        (tmp / "complete").touch()
+        with contextlib.suppress(OSError):  # another worker got there first with the same matrix
+            os.rename(tmp, final)
+    except OSError:  # a full or read-only disk costs speed, not a retrain
+        log.warning("could not write the feature cache for project %s", project_id, exc_info=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for other in _project_dir(project_id).iterdir() if _project_dir(project_id).exists() else ():
+        if other.name != final.name and not other.name.startswith(".tmp-"):
+            shutil.rmtree(other, ignore_errors=True)  # an older pool state nobody will ask for again
 
 
 def pool_features(session: Session, project: Project) -> PoolFeatures:
@@ -52,6 +115,16 @@ def pool_features(session: Session, project: Project) -> PoolFeatures:
         cached = _cache.get(project.id)
         if cached is not None and cached.key == key:
             return cached
+    features = _load(project.id, key)
+    if features is None:
+        features = _compute(session, project, key)
+        _save(project.id, features)
+    with _lock:
+        _cache[project.id] = features
+    return features
+
+
+def _compute(session: Session, project: Project, key: tuple) -> PoolFeatures:
     ids: list[int] = []
     payloads: list[dict] = []
     stmt = select(Item.id, Item.payload).where(Item.project_id == project.id).order_by(Item.id)
@@ -65,13 +138,11 @@ def pool_features(session: Session, project: Project) -> PoolFeatures:
     if hasattr(featurizer, "stop_words_"):
         # Only kept for introspection, and it can dwarf the rest of a pickled pipeline.
         featurizer.stop_words_ = None
-    features = PoolFeatures(key=key, item_ids=np.asarray(ids, dtype=np.int64), X=X, featurizer=featurizer)
-    with _lock:
-        _cache[project.id] = features
-    return features
+    return PoolFeatures(key=key, item_ids=np.asarray(ids, dtype=np.int64), X=X, featurizer=featurizer)
 
 
 def forget(project_id: int | None = None) -> None:
+    """Drop this process's copy (the disk copy is keyed by the pool's state and goes stale by itself)."""
     with _lock:
         if project_id is None:
             _cache.clear()

@@ -16,7 +16,8 @@ def training_label_counts(session: Session, *, project_id: int) -> tuple[int, in
 
 def queue_training(session: Session, *, project: Project, n_labels: int) -> Job:
     """A retrain job for `project`, unless one is already waiting (it will see these labels too)."""
-    waiting = session.scalar(select(Job).where(Job.project_id == project.id, Job.status == JobStatus.queued))
+    waiting = session.scalar(select(Job).where(Job.project_id == project.id, Job.kind == "train",
+                                               Job.status == JobStatus.queued))
     if waiting is not None:
         waiting.n_labels = max(waiting.n_labels, n_labels)
         return waiting

@@ -21,12 +21,16 @@ from sqlalchemy import delete, exists, select, update
 from app.config import get_settings
 from app.db import session_scope
 from app.models import Job, JobStatus, Lease, utcnow
+from app.quality.jobs import QUALITY_KINDS, QualityError, queue_quality, run_quality_job
 from app.simulations.service import run_simulation
+from app.training.cold_start import compute_coverage
 from app.training.service import TrainingError, train_and_rank
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
-JOB_KINDS = ("train", "simulate")
+JOB_KINDS = ("train", "cold_start", "simulate", *QUALITY_KINDS)
+# Long jobs run in a thread of their own, so retrains never queue behind one.
+BACKGROUND_KINDS = ("simulate", *QUALITY_KINDS)
 
 
 def worker_name() -> str:
@@ -98,9 +102,13 @@ def run_job(job_id: int) -> None:
     try:
         if kind == "simulate":
             run_simulation(params["simulation_id"])
+        elif kind == "cold_start":
+            compute_coverage(project_id)
+        elif kind in QUALITY_KINDS:
+            run_quality_job(kind, project_id, params)
         else:
             model_version_id = train_and_rank(project_id).model_version_id
-    except TrainingError as exc:
+    except (TrainingError, QualityError) as exc:
         status, error = JobStatus.failed, str(exc)
     except Exception as exc:
         log.exception("job %s failed", job_id)
@@ -112,6 +120,8 @@ def run_job(job_id: int) -> None:
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(
             status=status, error=error, finished_at=utcnow(), model_version_id=model_version_id))
+        if kind == "train" and model_version_id is not None:  # label quality of the new model, off this path
+            queue_quality(session, project_id=project_id, model_version_id=model_version_id)
 
 
 def drop_expired_leases() -> None:
@@ -130,7 +140,7 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
             signal.signal(sig, lambda *_: stop.set())
     name, done, last_sweep = worker_name(), 0, 0.0
     poll = get_settings().worker_poll_seconds
-    # Simulations can run for minutes: they get a thread of their own so retrains never queue behind one.
+    # Simulations and label-quality jobs can run for minutes: one at a time in a thread of their own.
     simulation: threading.Thread | None = None
     log.info("worker %s started", name)
     while not stop.is_set():
@@ -139,14 +149,15 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
             drop_expired_leases()
             last_sweep = time.monotonic()
         simulating = simulation is not None and simulation.is_alive()
-        job = claim_next_job(name, kinds=("train",) if simulating else JOB_KINDS)
+        job = claim_next_job(name, kinds=tuple(k for k in JOB_KINDS if k not in BACKGROUND_KINDS) if simulating
+                             else JOB_KINDS)
         if job is None:
             if once and not simulating:
                 break
             stop.wait(poll)
             continue
-        if job.kind == "simulate" and not once:
-            simulation = threading.Thread(target=run_job, args=(job.id,), name=f"simulation-{job.id}", daemon=True)
+        if job.kind in BACKGROUND_KINDS and not once:
+            simulation = threading.Thread(target=run_job, args=(job.id,), name=f"{job.kind}-{job.id}", daemon=True)
             simulation.start()
         else:
             run_job(job.id)

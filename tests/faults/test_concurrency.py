@@ -27,7 +27,7 @@ POOL_ROWS = 3_000
 N_FEATURES = 10
 TARGET_LABELS = 2_000
 BATCH_SIZE = 100
-LABELLING_TIME_LIMIT = 85.0  # seconds: the loop ends by itself, and the count assertion then fails
+LABELLING_TIME_LIMIT = 400.0  # seconds: a bound for a hung run, not a speed test (46-50 s on an idle machine)
 HTTP_TIMEOUT = 60.0
 
 

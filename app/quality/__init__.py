@@ -1,0 +1,1 @@
+"""Label quality in the product: the worker's per-version evidence, the lead's review queue, influence views."""
