@@ -145,3 +145,56 @@ def test_majority_label_and_ties(users):
     with session_scope(write=False) as session:
         stored = session.get(Item, item["id"])
         assert (stored.final_label, stored.state, stored.n_annotations) == ("no", "done", 3)
+
+
+def test_the_training_label_counter_follows_every_kind_of_change(users):
+    """Answers, changed answers, skips, undos, ties between two annotators and a lead's decisions,
+    in a random order: the project's counter always equals a count of the training labels."""
+    import random
+
+    from sqlalchemy import func
+
+    from app.models import Item, Project
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={
+        "name": "Count", "kind": "text", "labels": ["a", "b"], "annotations_per_item": 2,
+        "holdout_fraction": 0.3, "batch_size": 1000}).json()["id"]
+    pool = "text\n" + "".join(f"item number {i}\n" for i in range(40))
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
+    clients = []
+    for name in ("ann", "bob"):
+        clients.append(users.api(users.create(name, "annotator")[1]))
+        users.join(pid, name)
+
+    def check():
+        with session_scope(write=False) as session:
+            counted = session.scalar(select(func.count()).select_from(Item).where(
+                Item.project_id == pid, Item.final_label.is_not(None), Item.is_holdout.is_(False)))
+            assert session.get(Project, pid).n_training_labels == counted
+
+    rng = random.Random(4)
+    answered = []
+    for _ in range(120):
+        api = rng.choice(clients)
+        move = rng.random()
+        if move < 0.6:
+            item = api.get(f"/api/v1/projects/{pid}/next")
+            if item.status_code == 200:
+                item_id = item.json()["id"]
+                api.post(f"/api/v1/items/{item_id}/annotations", json={"label": rng.choice("ab")})
+                answered.append(item_id)
+        elif move < 0.7 and answered:
+            api.post(f"/api/v1/items/{rng.choice(answered)}/annotations", json={"label": rng.choice("ab")})
+        elif move < 0.8:
+            item = api.get(f"/api/v1/projects/{pid}/next")
+            if item.status_code == 200:
+                api.post(f"/api/v1/items/{item.json()['id']}/skip")
+        elif move < 0.9:
+            api.post(f"/api/v1/projects/{pid}/undo")
+        elif answered:
+            admin.post(f"/api/v1/items/{rng.choice(answered)}/adjudication", json={"label": rng.choice("ab")})
+        check()
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).n_training_labels > 0

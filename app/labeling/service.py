@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -242,7 +242,15 @@ def refresh_item(session: Session, *, project: Project, item: Item) -> None:
     item.n_annotations = len(labels)
     top = Counter(labels).most_common(2)
     majority = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else None
+    had_label = item.final_label is not None
     item.final_label = item.adjudicated_label or majority
+    change = (item.final_label is not None) - had_label
+    if change and not item.is_holdout:
+        # An increment in SQL, not on the loaded object: concurrent transactions (PostgreSQL) each
+        # add theirs under the row lock, where a read-modify-write of a stale copy would lose some.
+        session.execute(update(Project).where(Project.id == project.id)
+                        .values(n_training_labels=Project.n_training_labels + change)
+                        .execution_options(synchronize_session=False))
     wanted = project.annotations_per_item + (item.extra_annotations or 0)  # a lead may ask for one more
     item.state = ItemState.done if item.n_annotations >= wanted else ItemState.open
 

@@ -37,3 +37,6 @@ class Project(Base):
     )
     # Training labels at which the next retrain is queued.
     next_train_at: Mapped[int] = mapped_column(Integer, default=10)
+    # Items with a training label (outside the holdout), kept by refresh_item so deciding on a retrain
+    # after each label is one row read, not a count over every labelled item.
+    n_training_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -32,8 +32,11 @@ def maybe_queue_training(session: Session, *, project: Project) -> Job | None:
 
     A model needs two classes, so until then nothing is queued and the threshold waits.
     """
-    n_labels, n_classes = training_label_counts(session, project_id=project.id)
-    if n_labels < project.next_train_at or n_classes < 2:
+    n_labels, next_train_at = session.execute(select(Project.n_training_labels, Project.next_train_at)
+                                              .where(Project.id == project.id)).one()
+    if n_labels < next_train_at:
         return None
+    if project.current_model_version_id is None and training_label_counts(session, project_id=project.id)[1] < 2:
+        return None  # (counted only until a first model exists: few labels then)
     project.next_train_at = n_labels + project.batch_size
     return queue_training(session, project=project, n_labels=n_labels)

@@ -149,8 +149,15 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
             drop_expired_leases()
             last_sweep = time.monotonic()
         simulating = simulation is not None and simulation.is_alive()
-        job = claim_next_job(name, kinds=tuple(k for k in JOB_KINDS if k not in BACKGROUND_KINDS) if simulating
-                             else JOB_KINDS)
+        job = None
+        if not simulating and not once:
+            # The background thread is free: give it the oldest background job first. Retrains are
+            # claimed first otherwise, and while labels keep coming a queued retrain is always
+            # waiting, so label-quality jobs would never get their turn.
+            job = claim_next_job(name, kinds=BACKGROUND_KINDS)
+        if job is None:
+            job = claim_next_job(name, kinds=tuple(k for k in JOB_KINDS if k not in BACKGROUND_KINDS)
+                                 if simulating else JOB_KINDS)
         if job is None:
             if once and not simulating:
                 break
