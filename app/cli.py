@@ -114,8 +114,10 @@ def cmd_token(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from sqlalchemy import select
+
     from app.db import session_scope
-    from app.models import Project
+    from app.models import Project, User
     from app.pool.service import ImportRefused, import_pool
 
     path = Path(args.file)
@@ -125,12 +127,25 @@ def cmd_import(args) -> int:
             if project is None:
                 print(f"error: no project {args.project}", file=sys.stderr)
                 return 2
+            imported_by = None
+            if args.label_column:
+                # Imported labels are annotations, so they need a user: the one named, else the
+                # project's creator.
+                imported_by = (session.scalar(select(User).where(User.username == args.user)) if args.user
+                               else session.get(User, project.created_by_id) if project.created_by_id else None)
+                if imported_by is None:
+                    print(f"error: no user {args.user!r}" if args.user else
+                          "error: the project has no creator to record the labels under; name one with --user",
+                          file=sys.stderr)
+                    return 2
             result = import_pool(session, project=project, fileobj=fh, filename=path.name,
-                                 text_column=args.text_column, id_column=args.id_column)
+                                 text_column=args.text_column, id_column=args.id_column,
+                                 label_column=args.label_column, imported_by=imported_by)
     except ImportRefused as exc:
         print("the file was not imported:", *exc.errors, sep="\n  ", file=sys.stderr)
         return 1
-    print(f"imported {result.imported} items")
+    print(f"imported {result.imported} items"
+          + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else ""))
     return 0
 
 
@@ -214,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--text-column")
     p.add_argument("--id-column")
+    p.add_argument("--label-column", help="a column of labels already given (an export's 'label'): they become "
+                                          "training labels; empty cells stay unlabelled")
+    p.add_argument("--user", help="the user the imported labels are recorded under (default: the project's creator)")
     p.set_defaults(func=cmd_import)
     return parser
 

@@ -1,5 +1,4 @@
 from alembic import context
-from sqlalchemy import pool
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.db import Base, make_engine

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from app.db import session_scope
-from app.models import Annotation, Item, ModelVersion, Project
+from app.models import Annotation, Item, ModelVersion, Project, User
 from app.training.queue import queue_training
 from tests.conftest import run_worker_until_idle
 from tests.data import rotten_tomatoes, to_csv
@@ -131,16 +131,55 @@ def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotator
         admin.get(f"/api/v1/projects/{pid}/export/items.csv?slice=active").text)))
     assert len(holdout_rows) + len(active_rows) == len(rows) and all(r["holdout"] == "True" for r in holdout_rows)
 
-    # the export is a pool file: it imports into a new project, texts and ids intact
-    new = admin.post("/api/v1/projects", json={"name": "Copy", "kind": "text",
-                                               "labels": ["fresh", "rotten", "plot"]}).json()["id"]
-    imported = admin.post(f"/api/v1/projects/{new}/items",
+    # the export is a pool file: without the label option it imports as an unlabelled pool, the
+    # label kept as metadata...
+    plain = admin.post("/api/v1/projects", json={"name": "Plain copy", "kind": "text",
+                                                 "labels": ["fresh", "rotten", "plot"]}).json()["id"]
+    imported = admin.post(f"/api/v1/projects/{plain}/items",
                           files={"file": ("export.csv", exported.content, "text/csv")})
     assert imported.status_code == 201 and imported.json()["imported"] == n_labelled
+    assert imported.json()["labelled"] == 0 and "label" in imported.json()["meta_columns"]
     with session_scope(write=False) as session:
-        copies = {i.external_id: i for i in session.query(Item).filter(Item.project_id == new)}
+        copies = {i.external_id: i for i in session.query(Item).filter(Item.project_id == plain)}
         assert {r["id"]: r["text"] for r in rows} == {k: v.payload["text"] for k, v in copies.items()}
-        assert all(copies[r["id"]].meta["label"] == r["label"] for r in rows)
+        assert all(copies[r["id"]].meta["label"] == r["label"] and copies[r["id"]].final_label is None for r in rows)
+
+    # ...and with label_column=label into a new project, the same items with the same labels, as training labels
+    new = admin.post("/api/v1/projects", json={"name": "Copy", "kind": "text", "batch_size": 10,
+                                               "labels": ["fresh", "rotten", "plot"]}).json()["id"]
+    imported = admin.post(f"/api/v1/projects/{new}/items", data={"label_column": "label"},
+                          files={"file": ("export.csv", exported.content, "text/csv")})
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["imported"] == imported.json()["labelled"] == n_labelled
+    assert imported.json()["label_column"] == "label" and "label" not in imported.json()["meta_columns"]
+    with session_scope(write=False) as session:
+        boss = session.query(User).filter(User.username == "boss").one()
+        copies = {i.external_id: i for i in session.query(Item).filter(Item.project_id == new)}
+        assert {r["id"]: (r["text"], r["label"]) for r in rows} == {
+            k: (v.payload["text"], v.final_label) for k, v in copies.items()}
+        assert all(v.n_annotations == 1 and v.state == "done" for v in copies.values())
+        answers = session.query(Annotation).filter(Annotation.project_id == new).all()
+        assert len(answers) == n_labelled
+        assert {a.item_id: a.label for a in answers} == {v.id: v.final_label for v in copies.values()}
+        assert all(a.source == "import" and a.user_id == boss.id and not a.skipped for a in answers)
+        training = [v for v in copies.values() if not v.is_holdout]
+        assert session.get(Project, new).n_training_labels == len(training) >= 30
+        expected_counts = {label: sum(v.final_label == label for v in training)
+                           for label in ("fresh", "rotten", "plot")}
+    copy_stats = admin.get(f"/api/v1/projects/{new}/stats").json()
+    assert copy_stats["counts"]["training_labels"] == len(training)
+    assert copy_stats["counts"]["holdout_labels"] == n_labelled - len(training)
+    assert {k: v for k, v in copy_stats["label_distribution"]["training"].items() if v} == {
+        k: v for k, v in expected_counts.items() if v}
+    # imported labels are nobody's throughput: the importer is not listed as an annotator
+    assert copy_stats["annotators"] == []
+    # the import queued a retrain, as labelling does; the worker trains on exactly the imported labels
+    assert [j["status"] for j in admin.get(f"/api/v1/projects/{new}/jobs").json()] == ["queued"]
+    run_worker_until_idle()
+    assert [j["status"] for j in admin.get(f"/api/v1/projects/{new}/jobs").json()] == ["done"]
+    copy_models = admin.get(f"/api/v1/projects/{new}/models").json()
+    assert len(copy_models) == 1 and copy_models[0]["n_labels"] == len(training)
+    assert copy_models[0]["metrics"]["label_counts"] == {k: v for k, v in expected_counts.items() if v}
 
     answers = admin.get(f"/api/v1/projects/{pid}/export/annotations.jsonl")
     import json

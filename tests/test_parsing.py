@@ -139,3 +139,130 @@ def test_jsonl_records_roundtrip_large():
     lines = "".join(json.dumps({"id": i, "text": f"item {i}"}) + "\n" for i in range(1000))
     items, _ = parse_text(lines.encode(), fmt="jsonl")
     assert len(items) == 1000 and items[-1].external_id == "999"
+
+
+LABELS = ["fresh", "rotten"]
+
+
+def test_label_column_gives_labels_and_empty_cells_mean_unlabelled():
+    data = b"id,text,label,source\n1,good,fresh,a\n2,meh,,b\n3,bad, rotten ,c\n"
+    items, parser = parse_text(data, label_column="label", labels=LABELS)
+    assert [i.label for i in items] == ["fresh", None, "rotten"]
+    assert parser.plan.label_column == "label" and parser.plan.meta_columns == ["source"]
+    assert all("label" not in i.meta for i in items)
+
+
+def test_without_the_option_a_label_column_stays_metadata():
+    items, parser = parse_text(b"text,label\ngood,fresh\n", labels=LABELS)
+    assert items[0].label is None and items[0].meta == {"label": "fresh"} and parser.plan.label_column is None
+
+
+def test_a_value_outside_the_label_set_names_line_and_column():
+    errs = errors_of(b"id,text,label\n1,good,fresh\n2,bad,Rotten\n3,ok,\n4,so so,meh\n",
+                     label_column="label", labels=LABELS)
+    assert len(errs) == 2
+    assert errs[0].startswith("line 3, column 'label': 'Rotten' is not a label of this project; use one of 'fresh'")
+    assert errs[1].startswith("line 5, column 'label': 'meh' is not a label")
+
+
+def test_jsonl_and_tabular_labels():
+    data = b'{"f1": 1, "y": 0, "tag": "x"}\n{"f1": 2, "y": null}\n{"f1": 3, "y": 1}\n'
+    items, parser = parse_all(data, kind="tabular", fmt="jsonl", label_column="y", labels=["0", "1"])
+    assert [i.label for i in items] == ["0", None, "1"]
+    assert parser.plan.feature_columns == ["f1"]  # numeric labels are never taken for a feature
+    assert errors_of(b'{"f1": 1, "y": 2}\n', kind="tabular", fmt="jsonl", label_column="y",
+                     labels=["0", "1"])[0].startswith("line 1, column 'y': '2' is not a label")
+
+
+def test_label_column_must_exist_and_play_no_other_part():
+    assert errors_of(b"text\nhello\n", label_column="label", labels=LABELS) == [
+        "column 'label' not in the file; it has 'text'"]
+    assert errors_of(b"text\nhello\n", label_column="text", labels=LABELS) == [
+        "column 'text' cannot be both the label column and the text column"]
+
+
+def _labelled_project(users, **settings):
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": LABELS, "batch_size": 10,
+                                             **settings}).json()["id"]
+    return api, pid
+
+
+def _import_counts(pid: int) -> tuple[int, int, int, int]:
+    from sqlalchemy import func, select
+
+    from app.db import session_scope
+    from app.models import Annotation, Item, Job, Project
+
+    with session_scope(write=False) as session:
+        items = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == pid))
+        answers = session.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == pid))
+        trains = session.scalar(select(func.count()).select_from(Job).where(Job.project_id == pid, Job.kind == "train"))
+        return items, answers, session.get(Project, pid).n_training_labels, trains
+
+
+def test_import_with_a_bad_label_is_refused_whole(users):
+    api, pid = _labelled_project(users)
+    # past the first bulk insert (5,000 rows), so labelled rows were already written when the bad one comes
+    body = "".join(f"{i},text {i},{LABELS[i % 2] if i % 3 else ''}\n" for i in range(6000))
+    data = ("id,text,label\n" + body + "6000,the end,Fresh\n").encode()
+    answer = api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+                      files={"file": ("p.csv", data, "text/csv")})
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        "line 6002, column 'label': 'Fresh' is not a label of this project; use one of 'fresh', 'rotten' "
+        "(or leave the cell empty for no label)"]
+    assert _import_counts(pid) == (0, 0, 0, 0)  # no item, no annotation, no counted label, no retrain
+
+
+def test_import_with_empty_label_cells_leaves_those_items_unlabelled(users):
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import Annotation, Item
+
+    api, pid = _labelled_project(users, holdout_fraction=0.0)
+    data = b"id,text,label\na,good,fresh\nb,meh,\nc,bad,rotten\nd,fine,\n"
+    answer = api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+                      files={"file": ("p.csv", data, "text/csv")})
+    assert answer.status_code == 201 and answer.json()["imported"] == 4 and answer.json()["labelled"] == 2
+    with session_scope(write=False) as session:
+        items = {i.external_id: i for i in session.scalars(select(Item).where(Item.project_id == pid))}
+        assert {k: (i.final_label, i.n_annotations, i.state) for k, i in items.items()} == {
+            "a": ("fresh", 1, "done"), "b": (None, 0, "open"), "c": ("rotten", 1, "done"), "d": (None, 0, "open")}
+        sources = session.scalars(select(Annotation.source).where(Annotation.project_id == pid)).all()
+        assert sources == ["import", "import"]
+    assert _import_counts(pid)[1:] == (2, 2, 0)  # two training labels: below batch_size, no retrain yet
+    # the unlabelled items are the ones served; undo does not take back an imported label
+    assert api.get(f"/api/v1/projects/{pid}/next").json()["external_id"] in {"b", "d"}
+    assert api.post(f"/api/v1/projects/{pid}/undo").status_code == 204
+    assert _import_counts(pid)[1:3] == (2, 2)
+
+
+def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys):
+    from app.cli import main
+    from tests.test_pages import login
+
+    api, pid = _labelled_project(users)
+    csrf = login(client, "boss")
+    assert 'name="label_column"' in client.get(f"/projects/{pid}").text
+    form = client.post(f"/projects/{pid}/upload", data={"label_column": "label"},
+                       files={"file": ("p.csv", b"id,text,label\na,good,fresh\nb,meh,\n", "text/csv")},
+                       headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert form.status_code == 200 and "labels: label (1 items labelled)" in form.text
+    plain = client.post(f"/projects/{pid}/upload",
+                        files={"file": ("q.csv", b"id,text,label\nc,ok,fresh\n", "text/csv")},
+                        headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert plain.status_code == 200 and "the <code>label</code> column was kept as metadata" in plain.text
+    refused = client.post(f"/projects/{pid}/upload", data={"label_column": "label"},
+                          files={"file": ("r.csv", b"id,text,label\nd,ok,meh\n", "text/csv")},
+                          headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert refused.status_code == 422 and "line 2, column &#39;label&#39;: &#39;meh&#39; is not a label" in refused.text
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text,label\ne,nice,rotten\nf,so so,\n")
+    assert main(["import", str(pid), str(pool), "--label-column", "label", "--user", "boss"]) == 0
+    assert "imported 2 items, 1 with a label from column 'label'" in capsys.readouterr().out
+    assert main(["import", str(pid), str(pool), "--label-column", "label", "--user", "nobody"]) == 2
+    assert _import_counts(pid)[:2] == (5, 2)

@@ -132,3 +132,45 @@ def test_upload_over_the_size_limit_is_413(monkeypatch, users, project):
         response = limited.post(f"/api/v1/projects/{pid}/items",
                                 files={"file": ("big.csv", b"text\n" + b"x" * 5000 + b"\n", "text/csv")})
     assert response.status_code == 413 and "larger than the limit" in response.json()["detail"]
+
+
+def _login_cookie(app, base_url: str) -> str:
+    """The Set-Cookie header of a successful sign-in on this app."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url=base_url) as browser:
+        page = browser.get("/login")
+        response = browser.post("/login", data={"username": "ann", "password": "password-123",
+                                                "csrf_token": csrf_of(page.text), "next": "/projects"},
+                                follow_redirects=False)
+    assert response.status_code == 303, response.text
+    cookies = [c for c in response.headers.get_list("set-cookie") if c.startswith("labelloop_session=")]
+    assert len(cookies) == 1
+    return cookies[0]
+
+
+def _attributes(set_cookie: str) -> dict[str, str]:
+    pairs = [part.strip().partition("=") for part in set_cookie.split(";")[1:]]
+    return {name.lower(): value.lower() for name, _, value in pairs}
+
+
+def test_the_session_cookie_is_httponly_lax_and_not_secure_by_default(app, users):
+    users.create("ann", "annotator")
+    attributes = _attributes(_login_cookie(app, "http://testserver"))
+    assert "httponly" in attributes
+    assert attributes["samesite"] == "lax"
+    assert "secure" not in attributes
+    assert attributes["path"] == "/"
+
+
+def test_the_session_cookie_is_secure_when_https_only_is_set(monkeypatch, users):
+    from app.config import Settings
+    from app.main import create_app
+
+    users.create("ann", "annotator")
+    monkeypatch.setenv("LABELLOOP_HTTPS_ONLY", "true")
+    settings = Settings()
+    assert settings.https_only is True
+    attributes = _attributes(_login_cookie(create_app(settings), "https://testserver"))
+    assert "secure" in attributes
+    assert "httponly" in attributes and attributes["samesite"] == "lax"

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class WhyRead(BaseModel):
-    source: str = Field(description="ranking, random, cold_start or direct")
+    source: str = Field(description="ranking, random, cold_start, holdout, direct, "
+                                    "or import (a label from the pool file)")
     strategy: str | None
     score: float | None
     model_version: int | None
@@ -49,6 +50,8 @@ class ImportRead(BaseModel):
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    label_column: str | None = None
+    labelled: int = Field(0, description="items imported with a label (training and holdout labels)")
 
 
 class ModelVersionRead(BaseModel):

@@ -76,12 +76,17 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
                      format: Annotated[str | None, Form(max_length=10)] = None,
                      text_column: Annotated[str | None, Form(max_length=200)] = None,
                      id_column: Annotated[str | None, Form(max_length=200)] = None,
-                     feature_columns: Annotated[str | None, Form(max_length=20_000)] = None):
-    """Import a CSV, JSONL or Parquet pool. All rows or none: a bad file answers 422 with every problem found."""
+                     feature_columns: Annotated[str | None, Form(max_length=20_000)] = None,
+                     label_column: Annotated[str | None, Form(max_length=200)] = None):
+    """Import a CSV, JSONL or Parquet pool. All rows or none: a bad file answers 422 with every problem found.
+
+    `label_column` names a column of labels already given (an export's `label`, say): they become
+    training labels recorded under the caller, with `why.source` "import"; empty cells stay unlabelled."""
     project = _project(session, project_id, user)
     features = [c.strip() for c in feature_columns.split(",") if c.strip()] if feature_columns else None
     result = import_pool(session, project=project, fileobj=file.file, filename=file.filename, fmt=format,
-                         text_column=text_column, id_column=id_column, feature_columns=features)
+                         text_column=text_column, id_column=id_column, feature_columns=features,
+                         label_column=label_column, imported_by=user)
     return ImportRead(**result.__dict__)
 
 

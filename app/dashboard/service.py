@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.al.agreement import krippendorff_alpha_nominal, pairwise_kappa
 from app.al.evaluation import stopping_hint
-from app.models import Annotation, Item, ItemState, Job, JobStatus, ModelVersion, Project, User, utcnow
+from app.models import Annotation, Item, ItemState, Job, JobStatus, ModelVersion, Project, ServeSource, User, utcnow
 
 STOPPING_SENTENCE = (
     "Stopping hint: when consecutive models agree on a fixed random sample of the pool (Cohen's kappa of "
@@ -82,7 +82,10 @@ def _annotators(session: Session, project: Project, pairs: list[dict], now: date
     rows = session.execute(
         select(Annotation.user_id, User.username, Annotation.skipped, Annotation.seconds_spent,
                Annotation.created_at)
-        .join(User, User.id == Annotation.user_id).where(Annotation.project_id == project.id)).all()
+        .join(User, User.id == Annotation.user_id)
+        # Labels that came in a pool file are nobody's work here: they would inflate the importer's
+        # counts and last-hour throughput.
+        .where(Annotation.project_id == project.id, Annotation.source != ServeSource.imported)).all()
     per_user: dict[int, dict] = {}
     for user_id, username, skipped, seconds, created_at in rows:
         entry = per_user.setdefault(user_id, {"user_id": user_id, "username": username, "labels": 0, "skips": 0,

@@ -83,14 +83,19 @@ def _available(project: Project, user_id: int, now: datetime) -> list:
     return conditions
 
 
-def _lock(stmt, session: Session):
+def claim_lock(stmt, dialect_name: str):
+    """The item-claim select `stmt` with the row lock this database needs."""
     # PostgreSQL: concurrent annotators skip rows another transaction is claiming.
     # SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claims.
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         # FOR NO KEY UPDATE: the worker's ranking inserts take KEY SHARE locks on the items they
         # reference; a plain FOR UPDATE would skip (or wait for) every item in a ranking being written.
         return stmt.with_for_update(of=Item, skip_locked=True, key_share=True)
     return stmt
+
+
+def _lock(stmt, session: Session):
+    return claim_lock(stmt, session.get_bind().dialect.name)
 
 
 def current_model(session: Session, project: Project) -> ModelVersion | None:
@@ -317,8 +322,10 @@ def skip(session: Session, *, project: Project, item: Item, user: User,
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
     """Take back the user's latest answer in the project; the item comes back to them, leased."""
     now = now or utcnow()
+    # Labels that came in a pool file were never an answer on a card: undo passes over them.
     last = session.scalars(select(Annotation).where(
-        Annotation.user_id == user.id, Annotation.project_id == project.id)
+        Annotation.user_id == user.id, Annotation.project_id == project.id,
+        Annotation.source != ServeSource.imported)
         .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
     if last is None:
         return None
@@ -333,7 +340,8 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
 def recent_answers(session: Session, *, project: Project, user: User, limit: int = 5) -> list[tuple[Annotation, Item]]:
     rows = session.execute(
         select(Annotation, Item).join(Item, Item.id == Annotation.item_id)
-        .where(Annotation.user_id == user.id, Annotation.project_id == project.id)
+        .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
+               Annotation.source != ServeSource.imported)
         .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(limit)).all()
     return [(a, i) for a, i in rows]
 

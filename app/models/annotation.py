@@ -13,6 +13,7 @@ class ServeSource(StrEnum):
     random = "random"  # uniform draw: strategy "random", or no ranking yet for a trained project
     cold_start = "cold_start"  # fewer than two classes labelled, so no model can rank yet
     holdout = "holdout"  # drawn uniformly at random for the unbiased holdout; never trained on
+    imported = "import"  # not served: the label came in the pool file (import with a label column)
 
 
 class Annotation(Base):

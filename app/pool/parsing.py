@@ -38,6 +38,7 @@ class ParsedItem:
     external_id: str | None
     payload: dict
     meta: dict
+    label: str | None = None  # from the label column, when one was chosen; None: unlabelled
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ColumnPlan:
 
     id_column: str | None = None
     text_column: str | None = None
+    label_column: str | None = None
     feature_columns: list[str] = field(default_factory=list)
     meta_columns: list[str] = field(default_factory=list)
 
@@ -77,13 +79,22 @@ class PoolParser:
         text_column: str | None = None,
         id_column: str | None = None,
         feature_columns: list[str] | None = None,
+        label_column: str | None = None,
+        labels: Iterable[str] | None = None,
     ):
+        """`label_column` names the column of pre-annotated labels; its values must be among `labels`
+        (the project's), and an empty cell leaves the item unlabelled."""
+        if label_column and labels is None:
+            raise ValueError("a label column needs the project's labels to check its values against")
         self.fileobj = fileobj
         self.kind = kind
         self.fmt = fmt
         self.requested_text_column = text_column or None
         self.requested_id_column = id_column or None
         self.requested_features = list(feature_columns) if feature_columns else None
+        self.requested_label_column = label_column or None
+        self.labels = list(labels) if labels is not None else []
+        self._label_set = frozenset(self.labels)
         self.errors: list[str] = []
         self.plan: ColumnPlan | None = None
         self.columns: list[str] = []
@@ -206,13 +217,14 @@ class PoolParser:
 
     def _plan(self, columns: list[str]) -> ColumnPlan | None:
         plan = ColumnPlan()
-        missing = [c for c in [self.requested_id_column, self.requested_text_column,
+        missing = [c for c in [self.requested_id_column, self.requested_text_column, self.requested_label_column,
                                *(self.requested_features or [])] if c and c not in columns]
         if missing:
             self._error(f"column {', '.join(map(repr, missing))} not in the file; "
                         f"it has {', '.join(map(repr, columns))}")
             return None
-        plan.id_column = self.requested_id_column or ("id" if "id" in columns else None)
+        plan.label_column = self.requested_label_column
+        plan.id_column = self.requested_id_column or ("id" if "id" in columns and plan.label_column != "id" else None)
         if self.kind == "text":
             plan.text_column = self.requested_text_column or ("text" if "text" in columns else None)
             if plan.text_column is None:
@@ -222,7 +234,13 @@ class PoolParser:
         else:
             plan.feature_columns = self.requested_features or []
             self._auto_features = self.requested_features is None
-        taken = {plan.id_column, plan.text_column, *plan.feature_columns}
+        if plan.label_column is not None:
+            roles = {"id": [plan.id_column], "text": [plan.text_column], "feature": plan.feature_columns}
+            clash = next((role for role, named in roles.items() if plan.label_column in named), None)
+            if clash:
+                self._error(f"column {plan.label_column!r} cannot be both the label column and the {clash} column")
+                return None
+        taken = {plan.id_column, plan.text_column, plan.label_column, *plan.feature_columns}
         plan.meta_columns = [c for c in columns if c not in taken]
         return plan
 
@@ -262,17 +280,37 @@ class PoolParser:
                     self._error(f"{where}, column {column!r}: {value}")
                 values.append(value)
             payload = {"features": values}
+        label = self._label(where, record) if plan.label_column is not None else None
         if len(self.errors) > problems_before:
             return None
         meta = {c: record.get(c) for c in plan.meta_columns if record.get(c) not in (None, "")}
-        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta)
+        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label)
+
+    def _label(self, where: str, record: dict[str, Any]) -> str | None:
+        """The row's label: None for an empty cell, else one of the project's labels (or an error)."""
+        column = self.plan.label_column
+        value = record.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None  # a missing value in JSONL or Parquet: unlabelled, like an empty CSV cell
+        if isinstance(value, list | dict):
+            self._error(f"{where}, column {column!r}: expected a label, found {type(value).__name__}")
+            return None
+        label = _as_text(value)
+        if not label:
+            return None
+        if label not in self._label_set:
+            shown = label if len(label) <= 40 else label[:37] + "..."
+            self._error(f"{where}, column {column!r}: {shown!r} is not a label of this project; use one of "
+                        + ", ".join(map(repr, self.labels)) + " (or leave the cell empty for no label)")
+        return label
 
     def _choose_features(self, first_record: dict) -> None:
         """Without named features, the numeric columns of the first record are the features."""
         plan = self.plan
         assert plan is not None
         self._auto_features = False
-        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column)]
+        # The label column is never a feature, even when its labels look like numbers ("0", "1").
+        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column, plan.label_column)]
         plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)]
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:

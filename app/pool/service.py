@@ -4,15 +4,16 @@ import random
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import refresh_planner_statistics
 from app.errors import DomainError
-from app.models import Item, ItemState, Project
+from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
 from app.pool.parsing import PoolParser, UploadError, detect_format
 from app.training.cold_start import queue_cold_start
 from app.training.features import forget
+from app.training.queue import maybe_queue_training
 
 INSERT_CHUNK = 5_000
 SHUFFLE_KEYS = 2**31
@@ -26,6 +27,8 @@ class ImportResult:
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    label_column: str | None = None
+    labelled: int = 0  # items that came with a label (training and holdout labels alike)
 
 
 class ImportRefused(DomainError):
@@ -38,33 +41,55 @@ class ImportRefused(DomainError):
 
 def import_pool(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
                 fmt: str | None = None, text_column: str | None = None, id_column: str | None = None,
-                feature_columns: list[str] | None = None) -> ImportResult:
+                feature_columns: list[str] | None = None, label_column: str | None = None,
+                imported_by: User | None = None) -> ImportResult:
     """Stream `fileobj` into `project` in bulk inserts. Any problem raises ImportRefused and
-    nothing of the file stays (a savepoint is rolled back, whatever the caller then does)."""
+    nothing of the file stays (a savepoint is rolled back, whatever the caller then does).
+
+    With `label_column`, the rows' labels become annotations by `imported_by` (source `import`).
+    The column is only ever the one named: a column called `label` is not picked up by itself.
+    Deciding that from the values would need the whole file read before the first insert (the
+    import streams), and a file whose `label` column holds gold answers kept aside for evaluation
+    (or another project's taxonomy) would silently turn into training labels, where it was
+    metadata before. Naming the column is one word for the user and never surprises them.
+    """
     with session.begin_nested():
         return _import(session, project=project, fileobj=fileobj, filename=filename, fmt=fmt,
-                       text_column=text_column, id_column=id_column, feature_columns=feature_columns)
+                       text_column=text_column, id_column=id_column, feature_columns=feature_columns,
+                       label_column=label_column or None, imported_by=imported_by)
 
 
 def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
             fmt: str | None, text_column: str | None, id_column: str | None,
-            feature_columns: list[str] | None) -> ImportResult:
+            feature_columns: list[str] | None, label_column: str | None,
+            imported_by: User | None) -> ImportResult:
     try:
         fmt = detect_format(filename, fmt)
     except UploadError as exc:
         raise ImportRefused(exc.errors) from None
+    if label_column and imported_by is None:
+        raise ValueError("importing labels needs the user they are recorded under")
     if project.kind == "tabular" and project.feature_names and not feature_columns:
         feature_columns = project.feature_names
     parser = PoolParser(fileobj, kind=project.kind, fmt=fmt, text_column=text_column,
-                        id_column=id_column, feature_columns=feature_columns)
+                        id_column=id_column, feature_columns=feature_columns,
+                        label_column=label_column, labels=project.labels)
     existing_count = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
     rng = random.Random()
     # The holdout is a uniform random slice of the pool fixed at import: the items whose random key
     # falls below the project's fraction. The strategy never ranks them, so the labelled part of the
-    # holdout stays an unbiased sample however the strategy chooses.
+    # holdout stays an unbiased sample however the strategy chooses. The draw ignores imported labels:
+    # a labelled row lands in the holdout as often as any other, and its label is then a holdout
+    # label (measured on, never trained on). Keeping labelled rows out would make the holdout a
+    # sample of the rest of the file only, and a file labelled in full would get no holdout at all.
     holdout_below = int(project.holdout_fraction * SHUFFLE_KEYS)
+    # One imported label is one answer, as if the importing user had given it: with
+    # annotations_per_item above one the item stays open for the other opinions.
+    labelled_state = ItemState.done if project.annotations_per_item <= 1 else ItemState.open
+    now = utcnow()
     batch: list[dict] = []
-    imported = 0
+    batch_labels: list[str | None] = []
+    imported = labelled = training_labels = 0
 
     def flush_batch() -> None:
         lines = {row["external_id"]: row.pop("_line") for row in batch}
@@ -74,25 +99,47 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             # PostgreSQL, planned on the statistics of the empty table, each chunk's lookup scanned
             # every row imported so far, quadratic in the file.)
             _refuse_known_ids(session, project, lines)
-        session.execute(insert(Item), batch)
+        if any(label is not None for label in batch_labels):
+            # The new ids come back from the same bulk insert (RETURNING), keyed by external id (unique
+            # in the project), so the chunk's annotations are one more bulk insert: no lookups. Two
+            # settings keep it one batched statement: render_nulls, since the ORM otherwise leaves out
+            # the None labels and splits the chunk wherever labelled and unlabelled rows alternate; and
+            # no sort_by_parameter_order, which on SQLite sends one row per statement.
+            ids = dict(session.execute(insert(Item).returning(Item.external_id, Item.id)
+                                       .execution_options(render_nulls=True), batch).all())
+            session.execute(insert(Annotation), [
+                {"project_id": project.id, "item_id": ids[row["external_id"]], "user_id": imported_by.id,
+                 "label": label, "skipped": False, "created_at": now, "updated_at": now, "seconds_spent": None,
+                 "source": ServeSource.imported, "strategy": None, "score": None, "model_version": None}
+                for row, label in zip(batch, batch_labels, strict=True) if label is not None])
+        else:
+            session.execute(insert(Item), batch)
         batch.clear()
+        batch_labels.clear()
 
     for parsed in parser:
         if parser.errors:
             continue  # keep reading to report more problems, but insert nothing more
         imported += 1
         shuffle_key = rng.getrandbits(31)
+        is_holdout = shuffle_key < holdout_below
+        label = parsed.label
+        if label is not None:
+            labelled += 1
+            training_labels += not is_holdout
         batch.append({
             "project_id": project.id,
             "external_id": parsed.external_id or str(existing_count + imported),
             "payload": parsed.payload,
             "meta": parsed.meta,
-            "state": ItemState.open,
-            "n_annotations": 0,
+            "state": labelled_state if label is not None else ItemState.open,
+            "n_annotations": 1 if label is not None else 0,
+            "final_label": label,
             "shuffle_key": shuffle_key,
-            "is_holdout": shuffle_key < holdout_below,
+            "is_holdout": is_holdout,
             "_line": parsed.line,
         })
+        batch_labels.append(label)
         if len(batch) >= INSERT_CHUNK:
             flush_batch()
     if parser.errors:
@@ -103,11 +150,19 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
     session.flush()
-    refresh_planner_statistics(session, "items")
+    refresh_planner_statistics(session, "items", *(["annotations"] if labelled else []))
     forget(project.id)
     queue_cold_start(session, project=project)
+    if training_labels:
+        # The counter refresh_item keeps, moved by the whole file at once; then the same rule as
+        # after a submit: a retrain once batch_size new training labels are in (and two classes).
+        session.execute(update(Project).where(Project.id == project.id)
+                        .values(n_training_labels=Project.n_training_labels + training_labels)
+                        .execution_options(synchronize_session=False))
+        maybe_queue_training(session, project=project)
     return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
-                        feature_columns=plan.feature_columns, meta_columns=plan.meta_columns)
+                        feature_columns=plan.feature_columns, meta_columns=plan.meta_columns,
+                        label_column=plan.label_column, labelled=labelled)
 
 
 def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int]) -> None:

@@ -121,12 +121,14 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                 file: Annotated[UploadFile, File()],
                 text_column: Annotated[str, Form(max_length=200)] = "",
                 id_column: Annotated[str, Form(max_length=200)] = "",
-                feature_columns: Annotated[str, Form(max_length=20_000)] = ""):
+                feature_columns: Annotated[str, Form(max_length=20_000)] = "",
+                label_column: Annotated[str, Form(max_length=200)] = ""):
     features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
     try:
         result = import_pool(session, project=project, fileobj=file.file, filename=file.filename,
                              text_column=text_column or None, id_column=id_column or None,
-                             feature_columns=features)
+                             feature_columns=features, label_column=label_column.strip() or None,
+                             imported_by=user)
     except ImportRefused as exc:
         return render(request, "projects/upload_result.html",
                       {"errors": exc.errors, "filename": file.filename, "result": None},

@@ -59,19 +59,24 @@ class ClaimedJob:
     kind: str
 
 
+def claim_statement(kinds: tuple[str, ...] = JOB_KINDS):
+    """The select that picks the job to claim: FOR UPDATE SKIP LOCKED (PostgreSQL renders it, SQLite
+    drops it and relies on BEGIN IMMEDIATE), so concurrent workers pass over a job being claimed."""
+    running = Job.__table__.alias("running")
+    busy = exists().where(running.c.project_id == Job.project_id, running.c.kind == Job.kind,
+                          running.c.status == JobStatus.running)
+    return (select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), ~busy)
+            .order_by((Job.kind != "train"), Job.id).limit(1)
+            .with_for_update(skip_locked=True))
+
+
 def claim_next_job(worker_id: str, kinds: tuple[str, ...] = JOB_KINDS) -> ClaimedJob | None:
     """Mark the oldest runnable job of `kinds` as ours (retrains before simulations); None when idle.
 
     A project's retrains run one at a time, so two workers never train the same project at once.
     """
-    running = Job.__table__.alias("running")
-    busy = exists().where(running.c.project_id == Job.project_id, running.c.kind == Job.kind,
-                          running.c.status == JobStatus.running)
     with session_scope() as session:
-        stmt = (select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), ~busy)
-                .order_by((Job.kind != "train"), Job.id).limit(1)
-                .with_for_update(skip_locked=True))
-        job = session.scalars(stmt).first()
+        job = session.scalars(claim_statement(kinds)).first()
         if job is None:
             return None
         now = utcnow()
