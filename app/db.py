@@ -7,10 +7,12 @@ item) would race; we disable it and emit BEGIN ourselves, BEGIN IMMEDIATE on the
 for writes, so a claim holds the write lock from its first read.
 """
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import orjson
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -51,6 +53,26 @@ def _prepare_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def dump_json(value) -> str:
+    """JSON text for bulk imports: orjson, about ten times faster than the standard library on the
+    feature lists of a million-row import. NaN becomes null; what orjson cannot take (integers
+    beyond 64 bits) goes the standard way. (The engine keeps the standard serializer: elsewhere a NaN
+    in a metric must round-trip as NaN on SQLite, as it always has.)"""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def load_json(text: str | bytes):
+    """JSON columns' deserializer: orjson (a million payloads are read to build a pool's features),
+    the standard library for what orjson refuses (NaN and Infinity, which json.dumps writes)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
@@ -61,10 +83,12 @@ def make_engine(url: str) -> Engine:
         # A request can wait for SQLite's single write lock while holding its connection, so the pool
         # must cover every request thread uvicorn runs at once (40) or requests fail on a pool timeout.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
-                               pool_size=50, max_overflow=50, pool_timeout=60)
+                               pool_size=50, max_overflow=50, pool_timeout=60,
+                               json_deserializer=load_json)
         _prepare_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=30, pool_timeout=60, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=30, pool_timeout=60, pool_pre_ping=True,
+                         json_deserializer=load_json)
 
 
 @lru_cache

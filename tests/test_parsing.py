@@ -93,6 +93,18 @@ def test_tabular_bad_numbers_name_line_and_column(value, fragment):
     assert len(errs) == 1 and errs[0].startswith("line 3, column 'b': ") and fragment in errs[0]
 
 
+def test_tabular_fast_and_careful_conversions_agree():
+    # The fast path (all cells convert, finite sum) and the cell-by-cell one must accept the same rows:
+    # big finite values whose sum overflows, padded numbers, booleans and integers in JSONL.
+    items, _ = parse_all(b"a,b\n1e308,1e308\n -2.5 ,+3\n", kind="tabular", fmt="csv")
+    assert [i.payload["features"] for i in items] == [[1e308, 1e308], [-2.5, 3.0]]
+    items, _ = parse_all(b'{"a": true, "b": 7}\n', kind="tabular", fmt="jsonl")
+    assert items[0].payload == {"features": [1.0, 7.0]}
+    errs = errors_of(b'{"a": 1, "b": 2}\n{"a": null, "b": 2}\n{"a": 1, "b": "-inf"}\n', kind="tabular", fmt="jsonl")
+    assert errs == ["line 2, column 'a': the value is empty",
+                    "line 3, column 'b': '-inf' is not a finite number (NaN and infinity cannot be features)"]
+
+
 def test_jsonl_one_bad_line_names_it():
     data = b'{"text": "a"}\n{"text": "b"\n\n{"text": "c"}\n[1]\n'
     errs = errors_of(data, fmt="jsonl")

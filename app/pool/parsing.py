@@ -273,12 +273,14 @@ class PoolParser:
         else:
             if self._auto_features:
                 self._choose_features(record)
-            values = []
-            for column in plan.feature_columns:
-                value = _as_number(record.get(column))
-                if isinstance(value, str):
-                    self._error(f"{where}, column {column!r}: {value}")
-                values.append(value)
+            values = _fast_numbers(record, plan.feature_columns)
+            if values is None:  # something is off in this row: find which cell, and say why
+                values = []
+                for column in plan.feature_columns:
+                    value = _as_number(record.get(column))
+                    if isinstance(value, str):
+                        self._error(f"{where}, column {column!r}: {value}")
+                    values.append(value)
             payload = {"features": values}
         label = self._label(where, record) if plan.label_column is not None else None
         if len(self.errors) > problems_before:
@@ -329,6 +331,19 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def _fast_numbers(record: dict[str, Any], columns: list[str]) -> list[float] | None:
+    """The row's features when every cell is a plain finite number, else None (then `_as_number`
+    judges cell by cell). A million-row import converts twenty million cells: this is its hot loop."""
+    try:
+        values = [float(record[column]) for column in columns]
+        # float() takes "nan" and "inf" too: a non-finite cell makes the sum non-finite (fsum raises
+        # OverflowError when only the sum of finite cells overflows; the slow path accepts those).
+        finite = math.isfinite(math.fsum(values))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return values if finite else None
 
 
 def _as_number(value: Any) -> float | str:

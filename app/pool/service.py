@@ -1,13 +1,14 @@
 """Importing a pool file into a project: all of it, or nothing."""
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import JSON, Boolean, DateTime, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import refresh_planner_statistics
+from app.db import dump_json, refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
 from app.pool.parsing import PoolParser, UploadError, detect_format
@@ -113,7 +114,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                  "source": ServeSource.imported, "strategy": None, "score": None, "model_version": None}
                 for row, label in zip(batch, batch_labels, strict=True) if label is not None])
         else:
-            session.execute(insert(Item), batch)
+            _insert_items(session, batch)
         batch.clear()
         batch_labels.clear()
 
@@ -137,6 +138,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "final_label": label,
             "shuffle_key": shuffle_key,
             "is_holdout": is_holdout,
+            "created_at": now,  # one value for the file (a default would call utcnow per row)
             "_line": parsed.line,
         })
         batch_labels.append(label)
@@ -163,6 +165,39 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
                         feature_columns=plan.feature_columns, meta_columns=plan.meta_columns,
                         label_column=plan.label_column, labelled=labelled)
+
+
+def _insert_items(session: Session, rows: list[dict]) -> None:
+    """Bulk insert of new, unlabelled items (dicts of the same keys).
+
+    On SQLite the rows go straight to the driver's executemany, their JSON and datetime values
+    converted here as SQLAlchemy's column types would (the same serializer, the same stored text):
+    SQLAlchemy's per-row parameter processing cost twice the insert itself, a third of a
+    million-row import. PostgreSQL takes the ordinary Core bulk insert.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite":
+        session.execute(insert(Item.__table__), rows)
+        return
+    table = Item.__table__
+    columns = list(rows[0])
+    converters = []
+    for name in columns:
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON):
+            converters.append(dump_json)
+        elif isinstance(column_type, DateTime | Boolean):
+            convert = column_type.bind_processor(dialect)
+            converters.append(functools.lru_cache(maxsize=8)(convert) if convert else None)
+        else:
+            converters.append(None)
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' for _ in columns)})")
+    values = [tuple(value if convert is None else convert(value)
+                    for value, convert in zip(row.values(), converters, strict=True)) for row in rows]
+    session.connection().exec_driver_sql(sql, values)
 
 
 def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int]) -> None:
