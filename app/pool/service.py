@@ -8,7 +8,7 @@ from typing import BinaryIO
 from sqlalchemy import JSON, Boolean, DateTime, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import dump_json, refresh_planner_statistics
+from app.db import bulk_insert, dump_json, refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
 from app.pool.parsing import PoolParser, UploadError, detect_format
@@ -168,19 +168,12 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
-    """Bulk insert of new, unlabelled items (dicts of the same keys).
-
-    On SQLite the rows go straight to the driver's executemany, their JSON and datetime values
-    converted here as SQLAlchemy's column types would (the same serializer, the same stored text):
-    SQLAlchemy's per-row parameter processing cost twice the insert itself, a third of a
-    million-row import. PostgreSQL takes the ordinary Core bulk insert.
-    """
+    """Bulk insert of new, unlabelled items (dicts of the same keys), straight to the driver
+    (`bulk_insert`), their values converted here as SQLAlchemy's column types would: JSON by the
+    same serializer, and on SQLite datetimes and booleans by the types' own bind processors."""
     if not rows:
         return
     dialect = session.get_bind().dialect
-    if dialect.name != "sqlite":
-        session.execute(insert(Item.__table__), rows)
-        return
     table = Item.__table__
     columns = list(rows[0])
     converters = []
@@ -188,16 +181,15 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
         column_type = table.c[name].type
         if isinstance(column_type, JSON):
             converters.append(dump_json)
-        elif isinstance(column_type, DateTime | Boolean):
+        elif dialect.name == "sqlite" and isinstance(column_type, DateTime | Boolean):
             convert = column_type.bind_processor(dialect)
+            # one import has one timestamp and two booleans: convert each once
             converters.append(functools.lru_cache(maxsize=8)(convert) if convert else None)
         else:
             converters.append(None)
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
-    values = [tuple(value if convert is None else convert(value)
-                    for value, convert in zip(row.values(), converters, strict=True)) for row in rows]
-    session.connection().exec_driver_sql(sql, values)
+    bulk_insert(session, table.name, columns, [
+        tuple(value if convert is None else convert(value)
+              for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
 
 
 def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int]) -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from itertools import repeat
 
 import joblib
 import numpy as np
@@ -19,10 +20,10 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.al import STRATEGIES, build_classifier, get_strategy
-from app.db import refresh_planner_statistics, session_scope
+from app.db import bulk_insert, refresh_planner_statistics, session_scope
 from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
 from app.training import diagnostics
 from app.training.features import pool_features
@@ -187,12 +188,11 @@ def train_and_rank(project_id: int) -> TrainingResult:
     ranked_scores = utilities[order] if len(order) else utilities
     for start in range(0, len(ranked_ids), RANKING_CHUNK):
         stop = start + RANKING_CHUNK
-        with session_scope() as session:
-            session.execute(insert(RankingEntry), [
-                {"model_version_id": model_id, "rank": start + offset, "item_id": int(item_id),
-                 "score": float(score)}
-                for offset, (item_id, score) in enumerate(zip(ranked_ids[start:stop], ranked_scores[start:stop],
-                                                              strict=True))])
+        with session_scope() as session:  # short write transactions: annotators' writes interleave
+            bulk_insert(session, RankingEntry.__tablename__, ("model_version_id", "rank", "item_id", "score"),
+                        list(zip(repeat(model_id), range(start, start + len(ranked_ids[start:stop])),
+                                 ranked_ids[start:stop].tolist(),
+                                 np.asarray(ranked_scores[start:stop], dtype=np.float64).tolist(), strict=False)))
     with session_scope() as session:  # fresh statistics before /next starts joining the new ranking
         refresh_planner_statistics(session, "items", "ranking_entries")
 
