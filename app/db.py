@@ -8,6 +8,8 @@ for writes, so a claim holds the write lock from its first read.
 """
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -50,7 +52,39 @@ def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            _begin_immediate(conn.connection.driver_connection)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# How often a writer waiting for SQLite's write lock tries again, and for how long in all.
+WRITE_LOCK_POLL_SECONDS = 0.001
+WRITE_LOCK_TIMEOUT_SECONDS = 60.0
+
+
+def _begin_immediate(dbapi_conn) -> None:
+    """BEGIN IMMEDIATE, retried every millisecond while another connection writes.
+
+    SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms). While the
+    worker writes a million-row ranking in chunks, each commit is followed within milliseconds by
+    the next chunk's BEGIN, so a web request backing off that way found the lock free only by luck
+    and waited seconds. Trying every millisecond catches the gap between two chunks.
+    """
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + WRITE_LOCK_TIMEOUT_SECONDS
+    try:
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(WRITE_LOCK_POLL_SECONDS)
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(WRITE_LOCK_TIMEOUT_SECONDS * 1000)}")
 
 
 def dump_json(value) -> str:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from statistics import median
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from app.al.agreement import krippendorff_alpha_nominal, pairwise_kappa
@@ -79,41 +79,44 @@ def _labels_by_item(session: Session, project: Project) -> dict[int, dict[int, s
 
 
 def _annotators(session: Session, project: Project, pairs: list[dict], now: datetime) -> list[dict]:
+    """Per annotator: labels, skips, labels in the last hour, median seconds and labels per hour on
+    the cards. Aggregated in the database (the dashboard polls every few seconds, and a big project
+    holds hundreds of thousands of answers); the median is one ordered look-up per annotator."""
+    answered = and_(Annotation.project_id == project.id,
+                    # Labels that came in a pool file are nobody's work here: they would inflate the
+                    # importer's counts and last-hour throughput.
+                    Annotation.source != ServeSource.imported)
+    is_label = Annotation.skipped.is_(False)
+    timed = and_(is_label, Annotation.seconds_spent.is_not(None))
     rows = session.execute(
-        select(Annotation.user_id, User.username, Annotation.skipped, Annotation.seconds_spent,
-               Annotation.created_at)
-        .join(User, User.id == Annotation.user_id)
-        # Labels that came in a pool file are nobody's work here: they would inflate the importer's
-        # counts and last-hour throughput.
-        .where(Annotation.project_id == project.id, Annotation.source != ServeSource.imported)).all()
-    per_user: dict[int, dict] = {}
-    for user_id, username, skipped, seconds, created_at in rows:
-        entry = per_user.setdefault(user_id, {"user_id": user_id, "username": username, "labels": 0, "skips": 0,
-                                              "seconds": [], "last_hour": 0, "last_at": created_at})
-        entry["last_at"] = max(entry["last_at"], created_at)
-        if skipped:
-            entry["skips"] += 1
-            continue
-        entry["labels"] += 1
-        if seconds is not None:
-            entry["seconds"].append(seconds)
-        if created_at >= now - timedelta(hours=1):
-            entry["last_hour"] += 1
+        select(Annotation.user_id, User.username,
+               func.count().filter(is_label), func.count().filter(Annotation.skipped.is_(True)),
+               func.count().filter(is_label, Annotation.created_at >= now - timedelta(hours=1)),
+               func.max(Annotation.created_at),
+               func.count().filter(timed), func.sum(Annotation.seconds_spent).filter(timed))
+        .join(User, User.id == Annotation.user_id).where(answered)
+        .group_by(Annotation.user_id, User.username)).all()
     kappas: dict[int, list[float]] = defaultdict(list)
     for pair in pairs:
         kappas[pair["a"]].append(pair["kappa"])
         kappas[pair["b"]].append(pair["kappa"])
     result = []
-    for entry in sorted(per_user.values(), key=lambda e: -e["labels"]):
-        seconds = entry.pop("seconds")
-        active_hours = sum(seconds) / 3600
+    for user_id, username, labels, skips, last_hour, last_at, n_timed, seconds in sorted(rows, key=lambda r: -r[2]):
+        middle = None
+        if n_timed:
+            # the middle one or two of this annotator's timed labels, in order
+            values = session.scalars(
+                select(Annotation.seconds_spent).where(answered, Annotation.user_id == user_id, timed)
+                .order_by(Annotation.seconds_spent).offset((n_timed - 1) // 2).limit(2 - n_timed % 2)).all()
+            middle = float(median(values))
+        active_hours = (seconds or 0) / 3600
         result.append({
-            **entry, "last_at": entry["last_at"].isoformat(),
-            "median_seconds": float(median(seconds)) if seconds else None,
+            "user_id": user_id, "username": username, "labels": labels, "skips": skips, "last_hour": last_hour,
+            "last_at": last_at.isoformat(),
+            "median_seconds": middle,
             # throughput while labelling: labels per hour of time spent on the cards
-            "labels_per_hour": entry["labels"] / active_hours if active_hours > 0 else None,
-            "mean_kappa": sum(kappas[entry["user_id"]]) / len(kappas[entry["user_id"]])
-            if kappas[entry["user_id"]] else None,
+            "labels_per_hour": labels / active_hours if active_hours > 0 else None,
+            "mean_kappa": sum(kappas[user_id]) / len(kappas[user_id]) if kappas[user_id] else None,
         })
     return result
 

@@ -30,7 +30,7 @@ from app.training.features import pool_features
 
 log = logging.getLogger(__name__)
 
-RANKING_CHUNK = 20_000
+RANKING_CHUNK = 5_000  # rows per write transaction: each holds SQLite's write lock for tens of ms at most
 # Fitted pipelines are kept for the newest versions only; older ones keep metrics and ranking history.
 KEEP_ARTIFACTS = 3
 
