@@ -62,12 +62,12 @@ def pool_key(session: Session, project: Project) -> tuple:
     return (project.kind, int(count or 0), int(max_id or 0), created)
 
 
-def _project_dir(project_id: int) -> Path:
+def project_cache_dir(project_id: int) -> Path:
     return get_settings().data_dir / "features" / f"project-{project_id}"
 
 
 def _key_dir(project_id: int, key: tuple) -> Path:
-    return _project_dir(project_id) / "-".join(str(part) for part in key)
+    return project_cache_dir(project_id) / "-".join(str(part) for part in key)
 
 
 def _load(project_id: int, key: tuple) -> "PoolFeatures | None":
@@ -103,7 +103,7 @@ def _save(project_id: int, features: "PoolFeatures") -> None:
         log.warning("could not write the feature cache for project %s", project_id, exc_info=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for other in _project_dir(project_id).iterdir() if _project_dir(project_id).exists() else ():
+    for other in project_cache_dir(project_id).iterdir() if project_cache_dir(project_id).exists() else ():
         if other.name != final.name and not other.name.startswith(".tmp-"):
             shutil.rmtree(other, ignore_errors=True)  # an older pool state nobody will ask for again
 

@@ -9,6 +9,7 @@ is stale, and a new worker retrains on every label and clears the half-written r
 """
 
 import random
+import shutil
 import time
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from sqlalchemy import func, insert, select
 from app.db import session_scope
 from app.models import Annotation, Item, ItemState, Job, ModelVersion, Project, RankingEntry, utcnow
 from app.pool.service import SHUFFLE_KEYS
+from app.training.features import project_cache_dir
 
 # A retrain of this pool on 2 cores: 8-15 s on a worker's first job (it reads every feature row first),
 # 3-5 s after that; the first version row is written 3-7 s after a cold worker claims the job.
@@ -122,6 +124,9 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
     # The second retrain runs on a freshly started worker, so it begins by reading the pool's feature
     # rows (its first job): seconds in which the kill surely lands before any new version exists.
     stack.stop(first_worker)
+    # The first worker left the pool's features in the disk cache, from which a retrain reaches its
+    # new version row in well under a second: without it the victim reads every row from the database.
+    shutil.rmtree(project_cache_dir(pid), ignore_errors=True)
     victim = stack.start_worker(**worker_env)
     served = [label_one() for _ in range(BATCH_SIZE)]  # the second batch, served from model v1's ranking
     assert all(s["why"]["source"] == "ranking" and s["why"]["model_version"] == 1 for s in served)
@@ -132,7 +137,7 @@ def test_worker_killed_mid_retrain_loses_nothing_and_the_retry_succeeds(stack, u
     claimed = time.perf_counter()
     if kill_while == "fitting":
         time.sleep(0.5)
-    else:  # the version row, then the ranking in chunks of 20,000 rows, then the pointer swap
+    else:  # the version row, then the ranking in chunks (RANKING_CHUNK rows), then the pointer swap
         wait_until(lambda: ranking_rows(pid, version=2), JOB_TIMEOUT, "a first chunk of the new ranking",
                    interval=0.01)
     stack.kill(victim)
