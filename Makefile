@@ -37,8 +37,9 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/ and log in with one of the logins above."
 	$(BIN)/labelloop serve --host $(HOST) --port $(PORT)
 
-## make test: install what the tests need and run the whole suite, on SQLite and then on PostgreSQL
-test: test-sqlite test-postgres
+## make test: install what the tests need and run the whole suite, on SQLite and on PostgreSQL side by side
+test: install-test chromium postgres
+	PYTHON=$(BIN)/python scripts/test_both.sh
 
 test-sqlite: install-test chromium
 	$(BIN)/python -m pytest
