@@ -75,6 +75,38 @@ def test_admin_creates_a_project_and_uploads_a_pool(client, users):
     assert "nothing of it was kept" in broken.text
 
 
+def test_upload_progress_is_kept_per_token_and_only_admins_read_it(client, users):
+    users.create("boss", "admin")
+    users.create("lead", "lead")
+    token = login(client, "boss")
+    created = client.post("/projects/new", data={"name": "Reviews", "kind": "text", "labels": "fresh, rotten",
+                                                 "strategy": "margin", "csrf_token": token}, follow_redirects=False)
+    url = created.headers["location"]
+    ok_token, bad_token = "a1" * 16, "b2" * 16
+    assert "Sending the file" in client.get(f"{url}/upload-progress/{ok_token}").text  # nothing started yet
+    rows = rotten_tomatoes(12_000)  # three chunks of INSERT_CHUNK rows
+    upload = client.post(f"{url}/upload", files={"file": ("pool.csv", to_csv(rows, ["id", "text"]), "text/csv")},
+                         data={"progress_token": ok_token}, headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert upload.status_code == 200, upload.text
+    done = client.get(f"{url}/upload-progress/{ok_token}")
+    assert done.status_code == 200 and "Imported <strong>12,000</strong> rows" in done.text
+    broken = client.post(f"{url}/upload", files={"file": ("bad.csv", b"id,text\n1,a,b\n", "text/csv")},
+                         data={"progress_token": bad_token}, headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert broken.status_code == 422
+    assert "refused; nothing of it was kept" in client.get(f"{url}/upload-progress/{bad_token}").text
+    # A token is hex of 16-64 digits: anything else never reaches the file system.
+    assert client.get(f"{url}/upload-progress/..%2F..%2Fsecret").status_code == 404
+    assert client.get(f"{url}/upload-progress/{'g' * 32}").status_code == 404
+    # An upload with a malformed token imports as before, without progress.
+    more = [{"id": f"new-{i}", "text": f"another review {i}"} for i in range(5)]
+    plain = client.post(f"{url}/upload", files={"file": ("more.csv", to_csv(more, ["id", "text"]), "text/csv")},
+                        data={"progress_token": "../x"}, headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert plain.status_code == 200 and "Imported <strong>5</strong>" in plain.text
+    client.cookies.clear()
+    login(client, "lead")
+    assert client.get(f"{url}/upload-progress/{ok_token}").status_code == 403
+
+
 def test_annotator_cannot_open_admin_or_lead_pages(client, users):
     users.create("boss", "admin")
     users.create("ann", "annotator")

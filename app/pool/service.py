@@ -2,6 +2,7 @@
 
 import functools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -43,7 +44,8 @@ class ImportRefused(DomainError):
 def import_pool(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
                 fmt: str | None = None, text_column: str | None = None, id_column: str | None = None,
                 feature_columns: list[str] | None = None, label_column: str | None = None,
-                imported_by: User | None = None) -> ImportResult:
+                imported_by: User | None = None,
+                on_progress: Callable[[int, int | None, str], None] | None = None) -> ImportResult:
     """Stream `fileobj` into `project` in bulk inserts. Any problem raises ImportRefused and
     nothing of the file stays (a savepoint is rolled back, whatever the caller then does).
 
@@ -53,17 +55,29 @@ def import_pool(session: Session, *, project: Project, fileobj: BinaryIO, filena
     import streams), and a file whose `label` column holds gold answers kept aside for evaluation
     (or another project's taxonomy) would silently turn into training labels, where it was
     metadata before. Naming the column is one word for the user and never surprises them.
+
+    `on_progress(rows, bytes_read, phase)` is called after every chunk of rows is inserted (phase
+    "reading"; bytes_read is the position in `fileobj` where it can tell, else None) and once the
+    file is read (phase "finishing": statistics and the follow-up jobs, before the caller commits).
     """
     with session.begin_nested():
         return _import(session, project=project, fileobj=fileobj, filename=filename, fmt=fmt,
                        text_column=text_column, id_column=id_column, feature_columns=feature_columns,
-                       label_column=label_column or None, imported_by=imported_by)
+                       label_column=label_column or None, imported_by=imported_by,
+                       on_progress=on_progress)
+
+
+def _position(fileobj) -> int | None:
+    try:
+        return fileobj.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
             fmt: str | None, text_column: str | None, id_column: str | None,
             feature_columns: list[str] | None, label_column: str | None,
-            imported_by: User | None) -> ImportResult:
+            imported_by: User | None, on_progress: Callable | None = None) -> ImportResult:
     try:
         fmt = detect_format(filename, fmt)
     except UploadError as exc:
@@ -117,6 +131,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             _insert_items(session, batch)
         batch.clear()
         batch_labels.clear()
+        if on_progress is not None:
+            on_progress(imported, _position(fileobj), "reading")
 
     for parsed in parser:
         if parser.errors:
@@ -148,6 +164,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         raise ImportRefused(parser.errors)
     if batch:
         flush_batch()
+    if on_progress is not None:
+        on_progress(imported, _position(fileobj), "finishing")
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns

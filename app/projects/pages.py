@@ -4,6 +4,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
@@ -19,10 +20,12 @@ from app.deps import (
     SessionDep,
     UnitOfWorkRoute,
     csrf_protect,
+    project_for,
 )
 from app.errors import InvalidInput
 from app.labeling.service import current_model
 from app.models import Item
+from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.items import FILTERS, browse, history
 from app.projects.membership import members_of
@@ -122,19 +125,45 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                 text_column: Annotated[str, Form(max_length=200)] = "",
                 id_column: Annotated[str, Form(max_length=200)] = "",
                 feature_columns: Annotated[str, Form(max_length=20_000)] = "",
-                label_column: Annotated[str, Form(max_length=200)] = ""):
+                label_column: Annotated[str, Form(max_length=200)] = "",
+                progress_token: Annotated[str, Form(max_length=64)] = ""):
     features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
+    # The page polls upload_progress with this token while the server reads the file.
+    progress = (ImportProgress(project.id, progress_token, total_bytes=file.size, filename=file.filename)
+                if valid_token(progress_token) else None)
+    report = None
+    if progress is not None:
+        def report(rows: int, bytes_read: int | None, phase: str) -> None:
+            progress.update(rows, bytes_read, phase=phase, force=phase != "reading")
     try:
         result = import_pool(session, project=project, fileobj=file.file, filename=file.filename,
                              text_column=text_column or None, id_column=id_column or None,
                              feature_columns=features, label_column=label_column.strip() or None,
-                             imported_by=user)
+                             imported_by=user, on_progress=report)
     except ImportRefused as exc:
+        if progress is not None:
+            progress.finish(ok=False, rows=0)
         return render(request, "projects/upload_result.html",
                       {"errors": exc.errors, "filename": file.filename, "result": None},
                       user=user, status_code=422)
+    if progress is not None:
+        progress.finish(ok=True, rows=result.imported)
     return render(request, "projects/upload_result.html",
                   {"errors": [], "filename": file.filename, "result": result, "project": project}, user=user)
+
+
+@router.get("/projects/{project_id}/upload-progress/{token}")
+def upload_progress(request: Request, user: AdminPageUser, session: ReadSessionDep, project_id: DbId,
+                    token: Annotated[str, PathParam(max_length=64)]):
+    """How far the server has got with an upload still in flight (polled by the upload form).
+
+    A read session, not the project dependency's write session: on SQLite that one would queue
+    behind the import's own request for as long as the import runs."""
+    project = project_for(session, user, project_id)
+    if not valid_token(token):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such upload.")
+    return render(request, "projects/_upload_progress.html",
+                  {"project": project, "progress": read_progress(project.id, token)}, user=user)
 
 
 @router.post("/projects/{project_id}/simulations")

@@ -47,6 +47,40 @@
     bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
   });
 
+  // While an upload's request is open, poll how far the server has got with the file (rows read and
+  // stored): a 1M-row file takes up to a minute on the server after its last byte was sent.
+  let uploadPoll = null;
+  document.addEventListener("submit", function (event) {  // capture phase: before htmx reads the form
+    const form = event.target;
+    if (!form || form.id !== "upload-form") return;
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    form.elements.progress_token.value = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }, true);
+  document.addEventListener("htmx:beforeSend", function (event) {
+    const form = event.detail.elt;
+    const status = document.getElementById("upload-status");
+    if (!form || form.id !== "upload-form" || !status) return;
+    const url = status.dataset.progressUrl + form.elements.progress_token.value;
+    clearInterval(uploadPoll);
+    uploadPoll = setInterval(function () {
+      fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then((r) => (r.ok ? r.text() : null))
+        .then((html) => { if (html !== null && uploadPoll !== null) status.innerHTML = html; })
+        .catch(function () {});
+    }, 500);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (!form || form.id !== "upload-form") return;
+    clearInterval(uploadPoll);
+    uploadPoll = null;
+    const status = document.getElementById("upload-status");
+    if (status) status.innerHTML = "";
+    const bar = document.getElementById("upload-progress");
+    if (bar) bar.hidden = true;
+  });
+
   const banner = () => document.getElementById("connection-error");
   document.addEventListener("htmx:sendError", function () { banner().hidden = false; });
   document.addEventListener("htmx:responseError", function () { banner().hidden = false; });

@@ -1,0 +1,48 @@
+"""A large upload in the browser: while the server reads and stores the file, the page says how far
+it has got (rows and share of the file), then shows the import's result."""
+
+import numpy as np
+import pytest
+
+from app.db import session_scope
+from app.projects.schemas import ProjectCreate
+from app.projects.service import create_project
+from app.users.service import create_user
+from tests.e2e.test_label_in_browser import log_in
+
+pytestmark = pytest.mark.browser
+ROWS = 100_000  # some seconds of server-side work: several polls see it under way
+
+
+@pytest.fixture
+def empty_tabular_project(live_server):
+    with session_scope() as session:
+        admin = create_user(session, username="boss", password="password-123", role="admin")
+        project = create_project(session, created_by=admin, data=ProjectCreate(
+            name="Big table", kind="tabular", labels=["a", "b"]))
+        return project.id
+
+
+def test_server_side_progress_of_a_large_upload(page, live_server, empty_tabular_project, tmp_path, artifacts):
+    X = np.random.default_rng(0).normal(size=(ROWS, 5)).round(3)
+    path = tmp_path / "big.csv"
+    np.savetxt(path, X, delimiter=",", header="f0,f1,f2,f3,f4", comments="", fmt="%.3f")
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    seen = []
+    page.expose_function("noteProgress", lambda text: seen.append(text))
+    # Record every text the status line shows, as the page shows it.
+    page.evaluate("""() => new MutationObserver(() => {
+        const t = document.getElementById('upload-status').innerText.trim();
+        if (t) window.noteProgress(t);
+    }).observe(document.getElementById('upload-status'), {childList: true, subtree: true, characterData: true})""")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#upload-result .success", timeout=120_000)
+    assert f"Imported {ROWS}" in page.locator("#upload-result").inner_text()
+    reading = [t for t in seen if t.startswith("Read and stored")]
+    assert reading, f"no progress was shown while the server read the file; saw {seen!r}"
+    rows_shown = [int(t.split()[3].replace(",", "")) for t in reading]
+    assert rows_shown == sorted(rows_shown) and 0 < rows_shown[0] < ROWS, rows_shown
+    assert any("% of the file" in t for t in reading)
+    assert page.locator("#upload-status").inner_text().strip() == ""  # cleared with the result
