@@ -45,4 +45,7 @@ def test_server_side_progress_of_a_large_upload(page, live_server, empty_tabular
     rows_shown = [int(t.split()[3].replace(",", "")) for t in reading]
     assert rows_shown == sorted(rows_shown) and 0 < rows_shown[0] < ROWS, rows_shown
     assert any("% of the file" in t for t in reading)
-    assert page.locator("#upload-status").inner_text().strip() == ""  # cleared with the result
+    # Cleared once the request is over (a poll still in flight must not bring it back).
+    page.wait_for_function("() => document.getElementById('upload-status').innerText.trim() === ''", timeout=5_000)
+    page.wait_for_timeout(1_200)
+    assert page.locator("#upload-status").inner_text().strip() == ""
