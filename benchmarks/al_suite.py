@@ -16,6 +16,8 @@ done-when check of `auto`. The full results go to JSON (`--json`) so docs can be
     python benchmarks/al_suite.py                          # full protocol, all datasets (slow)
     python benchmarks/al_suite.py --quick                  # 2 repeats, 6 datasets, budget 150
     python benchmarks/al_suite.py --datasets digits,pima --strategies random,margin,auto --repeats 3
+    python benchmarks/al_suite.py --strategies random,margin,auto,auto_rnd --repeats 10 \
+        --variant 'auto_rnd=auto:{"arms": ["margin_diverse", "badge", "margin", "random"]}'
 
 Strategies by default: random, least_confidence, margin, entropy, vote_entropy,
 consensus_entropy, kl_disagreement (bagging committees of 5), expected_gradient_length,
@@ -79,14 +81,26 @@ def run_task(dataset_name: str, strategy: str, repeat: int, config: dict) -> dic
     # many-class sets (leaf): "more than 50% of the samples are unique classes" at the first fits
     warnings.filterwarnings("ignore", message="The number of unique classes")
     dataset = _dataset(dataset_name)
-    cfg = SimulationConfig(**{**config, "repeats": 1, "seed": config["seed"] + repeat})
-    result = simulate(dataset, [strategy], config=cfg,
-                      strategy_params={strategy: strategy_params(strategy, dataset.kind)})
+    variants = config.get("variants") or {}
+    name, extra = variants.get(strategy, (strategy, {}))
+    settings = {k: v for k, v in config.items() if k != "variants"}
+    cfg = SimulationConfig(**{**settings, "repeats": 1, "seed": config["seed"] + repeat})
+    result = simulate(dataset, [name], config=cfg,
+                      strategy_params={name: {**strategy_params(name, dataset.kind), **extra}})
     run = result["runs"][0]
-    return {"dataset": dataset_name, **run, "repeat": repeat}
+    return {"dataset": dataset_name, **run, "strategy": strategy, "repeat": repeat}
 
 
-def analyse(runs: list[dict], datasets: list[str], strategies: list[str]) -> dict:
+def parse_variant(text: str) -> tuple[str, tuple[str, dict]]:
+    """NAME=STRATEGY or NAME=STRATEGY:{json settings}, e.g. auto_rnd=auto:{"random_share": 0.2}."""
+    name, sep, rest = text.partition("=")
+    strategy, _, params = rest.partition(":")
+    if not sep or not name or not strategy:
+        raise ValueError(f"--variant wants NAME=STRATEGY[:JSON], got {text!r}")
+    return name, (strategy, json.loads(params) if params else {})
+
+
+def analyse(runs: list[dict], datasets: list[str], strategies: list[str], adaptive=("auto",)) -> dict:
     """Per dataset and strategy: AULC statistics and the paired gain over random; then the summary."""
     per_dataset = {}
     for d in datasets:
@@ -121,7 +135,23 @@ def analyse(runs: list[dict], datasets: list[str], strategies: list[str]) -> dic
             "worse_1se_unpaired": [d for d, r in rows.items() if r["gain"] < -r["gain_se_unpaired"]],
             "seconds_per_run": float(np.mean([r["seconds_mean"] for r in rows.values()])),
         }
-    return {"per_dataset": per_dataset, "summary": summary}
+    return {"per_dataset": per_dataset, "summary": summary, "oracle": oracle(per_dataset, adaptive)}
+
+
+def oracle(per_dataset: dict, adaptive=("auto",)) -> dict | None:
+    """The best fixed strategy per dataset, picked in hindsight from this run (random, auto and its
+    variants left out): the ceiling for any rule that only chooses among the fixed strategies."""
+    best = {}
+    for d, stats in per_dataset.items():
+        gains = {s: st["gain"] for s, st in stats.items()
+                 if s != "random" and s not in adaptive and "gain" in st}
+        if gains:
+            name = max(gains, key=gains.get)
+            best[d] = {"strategy": name, "gain": gains[name]}
+    if not best:
+        return None
+    return {"per_dataset": best, "mean_gain": float(np.mean([b["gain"] for b in best.values()])),
+            "wins": sum(b["gain"] > 0 for b in best.values()), "datasets": len(best)}
 
 
 def done_when(summary: dict) -> dict | None:
@@ -184,6 +214,13 @@ def render(report: dict) -> str:
                    f"{verdict(check['never_worse_by_1se'])}; mean gain {check['auto_gain'] * pts:+.2f} vs margin "
                    f"{check['margin_gain'] * pts:+.2f} pts ({verdict(check['gain_at_least_twice_margin'])}: "
                    f">= twice margin's). All criteria: {'MET' if check['all'] else 'NOT MET'}.")
+    best = report["analysis"].get("oracle")
+    if best:
+        picks = ", ".join(f"{d} {b['strategy']} {b['gain'] * pts:+.2f}" for d, b in best["per_dataset"].items())
+        out.append("")
+        out.append(f"Ceiling of choosing among the fixed strategies: the best one per dataset, picked in hindsight, "
+                   f"gains {best['mean_gain'] * pts:+.2f} pts on average and beats random on {best['wins']}/"
+                   f"{best['datasets']} datasets ({picks}).")
     out.append(f"\nRun time: {meta['seconds']:.0f} s with {meta['jobs']} process(es).")
     return "\n".join(out)
 
@@ -204,6 +241,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the full results (every curve) here")
     parser.add_argument("--markdown", type=Path, help="also write the printed tables here")
     parser.add_argument("--from-json", type=Path, help="reprint the tables of an earlier --json file; run nothing")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=STRATEGY[:JSON]",
+                        help="a strategy with other settings under its own name, e.g. "
+                             "'auto_rnd=auto:{\"arms\": [\"margin\", \"random\"]}'; name it in --strategies")
     args = parser.parse_args(argv)
 
     if args.from_json:
@@ -221,11 +261,24 @@ def main(argv=None) -> int:
     for d in datasets:
         if d not in DATASETS:
             parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+    try:
+        variants = dict(parse_variant(v) for v in args.variant)
+    except ValueError as exc:  # json.JSONDecodeError included
+        parser.error(str(exc))
     for s in strategies:
-        if s not in STRATEGIES:
-            parser.error(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+        if s not in STRATEGIES and s not in variants:
+            parser.error(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)} or a --variant")
+    for name, (strategy, params) in variants.items():
+        if strategy not in STRATEGIES:
+            parser.error(f"--variant {name}: unknown strategy {strategy!r}")
+        try:
+            STRATEGIES[strategy](**{**strategy_params(strategy, "tabular"), **params})
+        except (TypeError, ValueError) as exc:
+            parser.error(f"--variant {name}: {exc}")
     config = {"initial": args.initial, "batch_size": args.batch_size, "budget": args.budget,
               "test_fraction": args.test_fraction, "repeats": args.repeats, "seed": args.seed}
+    if variants:
+        config["variants"] = {k: [v[0], v[1]] for k, v in variants.items()}
 
     info = {}
     for d in datasets:
@@ -234,7 +287,7 @@ def main(argv=None) -> int:
         info[d] = {**described, "source": f"{source} ({package_version(source)})"}
     tasks = [(d, s, r) for d in datasets for s in strategies for r in range(args.repeats)]
     size = {d: info[d]["rows"] * (4 if info[d]["features"] == "text" else 1) for d in datasets}
-    tasks.sort(key=lambda t: -size[t[0]] * _COST.get(t[1], 1))
+    tasks.sort(key=lambda t: -size[t[0]] * _COST.get(variants[t[1]][0] if t[1] in variants else t[1], 1))
     started = time.perf_counter()
     runs = []
     if args.jobs > 1:
@@ -253,10 +306,13 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
 
     runs.sort(key=lambda r: (datasets.index(r["dataset"]), strategies.index(r["strategy"]), r["repeat"]))
-    analysis = analyse(runs, datasets, strategies)
+    adaptive = ["auto", *(name for name, (base, _) in variants.items() if base == "auto")]
+    analysis = analyse(runs, datasets, strategies, adaptive)
     report = {"meta": {"config": config, "jobs": args.jobs, "seconds": seconds, "command": " ".join(sys.argv)},
               "datasets": datasets, "dataset_info": info, "strategies": strategies,
-              "strategy_params": {d: {s: strategy_params(s, _dataset(d).kind) for s in strategies} for d in datasets},
+              "strategy_params": {d: {s: ({**strategy_params(variants[s][0], _dataset(d).kind), **variants[s][1]}
+                                          if s in variants else strategy_params(s, _dataset(d).kind))
+                                      for s in strategies} for d in datasets},
               "analysis": analysis, "done_when": done_when(analysis["summary"]), "runs": runs}
     text = render(report)
     print(text)

@@ -53,7 +53,7 @@ def test_registered_and_validated():
     with pytest.raises(ValueError, match="random_share"):
         get_strategy("auto", random_share=1.5)
     with pytest.raises(ValueError, match="arm_params"):
-        get_strategy("auto", arm_params={"entropy": {}})
+        get_strategy("auto", arm_params={"vote_entropy": {}})
     with pytest.raises(ValueError):
         get_strategy("auto", arm_params={"margin_random": {"random_share": 2}}, arms=["margin_random"])
     # a state of another version or for other arms is dropped, not trusted
@@ -65,7 +65,7 @@ def test_registered_and_validated():
 def test_default_arms_follow_the_features_and_other_states_are_dropped(iris):
     import scipy.sparse as sp
 
-    from app.al.strategies.auto import DEFAULT_ARMS, SPARSE_EXTRA_ARMS
+    from app.al.strategies.auto import DEFAULT_ARMS, SPARSE_ARMS
 
     X, y = iris
     labeled, pool = list(range(30)), np.arange(30, 150)
@@ -77,7 +77,7 @@ def test_default_arms_follow_the_features_and_other_states_are_dropped(iris):
     model = _fit(Xs[labeled], y[labeled])
     s = get_strategy("auto", random_state=0)
     s.select(s.utilities(model, Xs[pool], Xs[labeled], y[labeled], ids_pool=pool, ids_labeled=labeled), 5, Xs[pool])
-    assert s.state_["arms"] == list(DEFAULT_ARMS + SPARSE_EXTRA_ARMS)
+    assert s.state_["arms"] == list(SPARSE_ARMS)
 
 
 def test_importance_weighted_accuracy():
