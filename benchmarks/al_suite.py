@@ -241,6 +241,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the full results (every curve) here")
     parser.add_argument("--markdown", type=Path, help="also write the printed tables here")
     parser.add_argument("--from-json", type=Path, help="reprint the tables of an earlier --json file; run nothing")
+    parser.add_argument("--plot", help="comma-separated datasets: write their learning curves as PNG files")
+    parser.add_argument("--plot-strategies", default="random,margin,margin_diverse,auto",
+                        help="the strategies drawn in --plot")
+    parser.add_argument("--plot-dir", type=Path, default=Path("docs/img"), help="where --plot writes")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=STRATEGY[:JSON]",
                         help="a strategy with other settings under its own name, e.g. "
                              "'auto_rnd=auto:{\"arms\": [\"margin\", \"random\"]}'; name it in --strategies")
@@ -249,6 +253,7 @@ def main(argv=None) -> int:
     if args.from_json:
         report = json.loads(args.from_json.read_text())
         print(render(report))
+        plot(report, args)
         return 0
     if args.quick:
         args.repeats = 2 if args.repeats == 5 else args.repeats
@@ -322,7 +327,30 @@ def main(argv=None) -> int:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(text + "\n")
+    plot(report, args)
     return 0
+
+
+def plot(report: dict, args) -> None:
+    """Learning curves of --plot-strategies on each --plot dataset: suite-<dataset>.png."""
+    if not args.plot:
+        return
+    from app.al.simulate import plot_curves
+
+    wanted = args.plot_strategies.split(",")
+    repeats = report["meta"]["config"]["repeats"]
+    args.plot_dir.mkdir(parents=True, exist_ok=True)
+    for d in args.plot.split(","):
+        stats = report["analysis"]["per_dataset"].get(d)
+        if stats is None:
+            raise SystemExit(f"--plot: no results for dataset {d!r} in this run")
+        names = [s for s in wanted if s in stats]
+        result = {"dataset": d, "config": {"repeats": repeats},
+                  "summary": {s: stats[s] for s in names},
+                  "runs": [r for r in report["runs"] if r["dataset"] == d and r["strategy"] in names]}
+        path = args.plot_dir / f"suite-{d}.png"
+        plot_curves(result, path, title=f"{d}: mean of {repeats} repeats (AULC in the legend)")
+        print(f"(wrote {path})", file=sys.stderr)
 
 
 if __name__ == "__main__":
