@@ -26,9 +26,6 @@ class Settings(BaseSettings):
     # JSON and form bodies other than file uploads
     max_body_bytes: int = 1024 * 1024
     worker_poll_seconds: float = 0.5
-    # Threads the worker's numerical libraries (BLAS, OpenMP) may use; 0: one fewer than the machine's
-    # cores, so the web process beside it always has a core (see app/worker/runner.py).
-    worker_threads: int = 0
     # A running job whose heartbeat is older than this is taken to have lost its worker.
     job_stale_seconds: int = 120
     job_max_attempts: int = 3

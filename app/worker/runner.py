@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, exists, select, update
-from threadpoolctl import threadpool_limits
 
 from app.config import get_settings
 from app.db import session_scope
@@ -135,25 +134,6 @@ def drop_expired_leases() -> None:
         session.execute(delete(Lease).where(Lease.expires_at < utcnow() - timedelta(hours=1)))
 
 
-def native_threads() -> int:
-    """How many threads BLAS and OpenMP may use in the worker.
-
-    Left alone, OpenBLAS and OpenMP take every core for a large fit or scoring pass, and the web
-    process beside the worker waits for CPU: on 2 cores, one annotator's next-item p95 during 1M-row
-    retrains was 1,003 ms with the libraries' defaults and 64.5 ms with one thread, and the median
-    retrain took 15.0 s against 15.3 s (benchmarks/bench_serving.py, docs/benchmarks.md). The work
-    is mostly memory-bound passes over the pool, which gain little from a second core.
-    """
-    configured = get_settings().worker_threads
-    return configured if configured > 0 else max(1, (os.cpu_count() or 1) - 1)
-
-
-def _run_in_background(job_id: int, threads: int) -> None:
-    # OpenMP's thread count is per calling thread, so a new thread sets its own (BLAS's is global).
-    threadpool_limits(limits=threads, user_api="openmp")
-    run_job(job_id)
-
-
 def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> int:
     """Work until stopped (SIGTERM/SIGINT or `stop`); with `once`, until the queue is empty.
 
@@ -163,20 +143,11 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    name = worker_name()
+    name, done, last_sweep = worker_name(), 0, 0.0
     poll = get_settings().worker_poll_seconds
-    threads = native_threads()
-    log.info("worker %s started (%s native thread(s) for BLAS / OpenMP)", name, threads)
-    with threadpool_limits(limits=threads):  # undone when the loop ends (tests run workers in-process)
-        done = _work(name, stop, once, poll, threads)
-    log.info("worker %s stopped after %s jobs", name, done)
-    return done
-
-
-def _work(name: str, stop: threading.Event, once: bool, poll: float, threads: int) -> int:
-    done, last_sweep = 0, 0.0
     # Simulations and label-quality jobs can run for minutes: one at a time in a thread of their own.
     simulation: threading.Thread | None = None
+    log.info("worker %s started", name)
     while not stop.is_set():
         if time.monotonic() - last_sweep > 30:
             requeue_stale_jobs()
@@ -198,10 +169,10 @@ def _work(name: str, stop: threading.Event, once: bool, poll: float, threads: in
             stop.wait(poll)
             continue
         if job.kind in BACKGROUND_KINDS and not once:
-            simulation = threading.Thread(target=_run_in_background, args=(job.id, threads),
-                                          name=f"{job.kind}-{job.id}", daemon=True)
+            simulation = threading.Thread(target=run_job, args=(job.id,), name=f"{job.kind}-{job.id}", daemon=True)
             simulation.start()
         else:
             run_job(job.id)
         done += 1
+    log.info("worker %s stopped after %s jobs", name, done)
     return done
