@@ -27,6 +27,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/projects/new"): {ADMIN},
     ("GET", "/projects/{project_id}"): LEADS,
     ("POST", "/projects/{project_id}/upload"): {ADMIN},
+    ("GET", "/projects/{project_id}/upload-progress/{token}"): {ADMIN},
     ("POST", "/projects/{project_id}/simulations"): LEADS,
     ("POST", "/projects/{project_id}/members"): {ADMIN},
     ("POST", "/projects/{project_id}/members/{user_id}/remove"): {ADMIN},
@@ -130,7 +131,7 @@ def _path(template: str, world: dict, role: str) -> str:
     from app.models import ApiToken
 
     values = {"project_id": world["project"], "item_id": world["item"], "user_id": world["victim"],
-              "simulation_id": 1, "name": "items.csv"}
+              "simulation_id": 1, "name": "items.csv", "token": "ab" * 16}
     if "{token_id}" in template:
         with session_scope(write=False) as session:
             owner = world.get(role, world[ADMIN])
