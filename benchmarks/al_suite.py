@@ -81,14 +81,18 @@ def run_task(dataset_name: str, strategy: str, repeat: int, config: dict) -> dic
     # many-class sets (leaf): "more than 50% of the samples are unique classes" at the first fits
     warnings.filterwarnings("ignore", message="The number of unique classes")
     dataset = _dataset(dataset_name)
-    variants = config.get("variants") or {}
-    name, extra = variants.get(strategy, (strategy, {}))
+    name, params = resolve(strategy, dataset.kind, config.get("variants"))
     settings = {k: v for k, v in config.items() if k != "variants"}
     cfg = SimulationConfig(**{**settings, "repeats": 1, "seed": config["seed"] + repeat})
-    result = simulate(dataset, [name], config=cfg,
-                      strategy_params={name: {**strategy_params(name, dataset.kind), **extra}})
+    result = simulate(dataset, [name], config=cfg, strategy_params={name: params})
     run = result["runs"][0]
     return {"dataset": dataset_name, **run, "strategy": strategy, "repeat": repeat}
+
+
+def resolve(strategy: str, kind: str, variants: dict | None) -> tuple[str, dict]:
+    """The registered strategy behind a name (itself, or a --variant's) and its settings for `kind`."""
+    base, extra = (variants or {}).get(strategy, (strategy, {}))
+    return base, {**strategy_params(base, kind), **extra}
 
 
 def parse_variant(text: str) -> tuple[str, tuple[str, dict]]:
@@ -273,11 +277,11 @@ def main(argv=None) -> int:
     for s in strategies:
         if s not in STRATEGIES and s not in variants:
             parser.error(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)} or a --variant")
-    for name, (strategy, params) in variants.items():
+    for name, (strategy, _) in variants.items():
         if strategy not in STRATEGIES:
             parser.error(f"--variant {name}: unknown strategy {strategy!r}")
         try:
-            STRATEGIES[strategy](**{**strategy_params(strategy, "tabular"), **params})
+            STRATEGIES[strategy](**resolve(name, "tabular", variants)[1])
         except (TypeError, ValueError) as exc:
             parser.error(f"--variant {name}: {exc}")
     config = {"initial": args.initial, "batch_size": args.batch_size, "budget": args.budget,
@@ -292,7 +296,7 @@ def main(argv=None) -> int:
         info[d] = {**described, "source": f"{source} ({package_version(source)})"}
     tasks = [(d, s, r) for d in datasets for s in strategies for r in range(args.repeats)]
     size = {d: info[d]["rows"] * (4 if info[d]["features"] == "text" else 1) for d in datasets}
-    tasks.sort(key=lambda t: -size[t[0]] * _COST.get(variants[t[1]][0] if t[1] in variants else t[1], 1))
+    tasks.sort(key=lambda t: -size[t[0]] * _COST.get(resolve(t[1], "tabular", variants)[0], 1))
     started = time.perf_counter()
     runs = []
     if args.jobs > 1:
@@ -315,9 +319,8 @@ def main(argv=None) -> int:
     analysis = analyse(runs, datasets, strategies, adaptive)
     report = {"meta": {"config": config, "jobs": args.jobs, "seconds": seconds, "command": " ".join(sys.argv)},
               "datasets": datasets, "dataset_info": info, "strategies": strategies,
-              "strategy_params": {d: {s: ({**strategy_params(variants[s][0], _dataset(d).kind), **variants[s][1]}
-                                          if s in variants else strategy_params(s, _dataset(d).kind))
-                                      for s in strategies} for d in datasets},
+              "strategy_params": {d: {s: resolve(s, _dataset(d).kind, variants)[1] for s in strategies}
+                                  for d in datasets},
               "analysis": analysis, "done_when": done_when(analysis["summary"]), "runs": runs}
     text = render(report)
     print(text)

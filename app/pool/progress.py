@@ -59,9 +59,10 @@ class ImportProgress:
         _sweep(self.path.parent)
         self._write({"phase": "reading", "rows": 0, "bytes": 0})
 
-    def update(self, rows: int, bytes_read: int | None, *, phase: str = "reading", force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+    def update(self, rows: int, bytes_read: int | None, phase: str = "reading") -> None:
+        """import_pool's `on_progress`: "reading" states at most every WRITE_EVERY_SECONDS, any other
+        phase at once."""
+        if phase == "reading" and time.monotonic() - self._last_write < WRITE_EVERY_SECONDS:
             return
         self._write({"phase": phase, "rows": rows, "bytes": bytes_read})
 

@@ -131,15 +131,12 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
     # The page polls upload_progress with this token while the server reads the file.
     progress = (ImportProgress(project.id, progress_token, total_bytes=file.size, filename=file.filename)
                 if valid_token(progress_token) else None)
-    report = None
-    if progress is not None:
-        def report(rows: int, bytes_read: int | None, phase: str) -> None:
-            progress.update(rows, bytes_read, phase=phase, force=phase != "reading")
     try:
         result = import_pool(session, project=project, fileobj=file.file, filename=file.filename,
                              text_column=text_column or None, id_column=id_column or None,
                              feature_columns=features, label_column=label_column.strip() or None,
-                             imported_by=user, on_progress=report)
+                             imported_by=user,
+                             on_progress=progress.update if progress is not None else None)
     except ImportRefused as exc:
         if progress is not None:
             progress.finish(ok=False, rows=0)

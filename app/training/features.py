@@ -140,13 +140,9 @@ def _read_pool(session: Session, project: Project) -> tuple[list[int], object]:
                              {"project_id": project.id})
     for chunk in result.partitions(FETCH_ROWS):
         ids.extend(row[0] for row in chunk)
-        payloads = [orjson.loads(row[1]) for row in chunk]
-        if project.kind == "text":
-            parts.extend(raw_inputs(project.kind, payloads))
-        else:
-            parts.append(raw_inputs(project.kind, payloads))
+        parts.append(raw_inputs(project.kind, [orjson.loads(row[1]) for row in chunk]))
     if project.kind == "text":
-        return ids, parts
+        return ids, [t for part in parts for t in part]
     return ids, (np.concatenate(parts) if parts else np.empty((0, len(project.feature_names or ()))))
 
 
