@@ -399,8 +399,13 @@ class Auto(QueryStrategy):
                  for a in self.arms}
         rewarded = sum(state["rewarded"].values())
         if rewarded == 0:
-            reason = (f"No batch has been scored yet, so every strategy is tried; {arm} was drawn "
-                      f"(probability {p:.0%}).")
+            if self.prior_setting is not None:
+                start = "the configured prior decides"
+            elif self.prior_for(self.arms):
+                start = "the prior measured on the benchmark suite decides"
+            else:
+                start = "every strategy is equally likely"
+            reason = f"No batch has been scored yet, so {start}; {arm} was drawn (probability {p:.0%})."
         else:
             best = max((a for a in self.arms if means[a] is not None), key=lambda a: means[a])
             mine = means[arm]
