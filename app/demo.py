@@ -61,7 +61,7 @@ def load_demo(session: Session, *, limit: int | None = None) -> DemoLoaded:
     if project is None:
         admin = session.scalar(select(User).where(User.username == "admin"))
         project = create_project(session, created_by=admin, data=ProjectCreate(
-            name=DEMO_PROJECT, kind="text", labels=["fresh", "rotten", "plot"], strategy="margin", batch_size=10,
+            name=DEMO_PROJECT, kind="text", labels=["fresh", "rotten", "plot"], strategy="auto", batch_size=10,
             description="Movie-review snippets: is the critic's verdict fresh or rotten, or is it plot summary?",
             members=[u for u, _, role in DEMO_USERS if role != "admin"]))
         result = import_pool(session, project=project, fileobj=io.BytesIO(demo_csv(limit)),

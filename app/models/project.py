@@ -21,7 +21,7 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(20))
     labels: Mapped[list[str]] = mapped_column(JSON)
-    strategy: Mapped[str] = mapped_column(String(50), default="margin")
+    strategy: Mapped[str] = mapped_column(String(50), default="auto")
     strategy_params: Mapped[dict] = mapped_column(JSON, default=dict)
     batch_size: Mapped[int] = mapped_column(Integer, default=10)
     annotations_per_item: Mapped[int] = mapped_column(Integer, default=1)

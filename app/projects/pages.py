@@ -46,7 +46,7 @@ def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
 
 
 def _form_defaults() -> dict:
-    return {"name": "", "kind": "text", "labels": "", "strategy": "margin", "batch_size": 10,
+    return {"name": "", "kind": "text", "labels": "", "strategy": "auto", "batch_size": 10,
             "annotations_per_item": 1, "description": "", "batch_mode": "top_k", "strategy_params": ""}
 
 

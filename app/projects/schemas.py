@@ -14,7 +14,7 @@ class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["text", "tabular"]
     labels: list[str] = Field(min_length=2, max_length=100)
-    strategy: str = "margin"
+    strategy: str = "auto"
     strategy_params: dict = Field(default_factory=dict)
     batch_size: int = Field(default=10, ge=1, le=10_000)
     annotations_per_item: int = Field(default=1, ge=1, le=20)
