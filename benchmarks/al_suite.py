@@ -15,6 +15,7 @@ done-when check of `auto`. The full results go to JSON (`--json`) so docs can be
 
     python benchmarks/al_suite.py                          # full protocol, all datasets (slow)
     python benchmarks/al_suite.py --quick                  # 2 repeats, 6 datasets, budget 150
+    python benchmarks/al_suite.py --headroom               # full-pool accuracy: how far a curve can rise
     python benchmarks/al_suite.py --datasets digits,pima --strategies random,margin,auto --repeats 3
     python benchmarks/al_suite.py --strategies random,margin,auto,auto_rnd --repeats 10 \
         --variant 'auto_rnd=auto:{"arms": ["margin_diverse", "badge", "margin", "random"]}'
@@ -229,6 +230,34 @@ def render(report: dict) -> str:
     return "\n".join(out)
 
 
+def headroom(datasets: list[str], repeats: int, seed: int, test_fraction: float) -> str:
+    """Accuracy of the project's model fitted on the whole training pool, per dataset, over the
+    protocol's splits (seed + r): the level a learning curve tends to, against which random's AULC
+    shows how many points any strategy could still gain."""
+    from sklearn.model_selection import train_test_split
+
+    from app.al.models import build_classifier, build_featurizer
+    from app.al.simulate import _take
+
+    lines = ["| dataset | full-pool accuracy | +- SE |", "|---|---|---|"]
+    for name in datasets:
+        dataset = _dataset(name)
+        y = np.asarray(dataset.y, dtype=object)
+        _, counts = np.unique(y, return_counts=True)
+        accuracies = []
+        for r in range(repeats):
+            train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed + r,
+                                           stratify=y if counts.min() >= 2 else None)
+            featurizer = build_featurizer(dataset.kind, n_items=len(train))
+            X_train = featurizer.fit_transform(_take(dataset.X_raw, train))
+            model = build_classifier(dataset.kind).fit(X_train, y[train])
+            predicted = model.predict(featurizer.transform(_take(dataset.X_raw, test)))
+            accuracies.append(float(np.mean(predicted == y[test])))
+        se = np.std(accuracies, ddof=1) / np.sqrt(repeats) if repeats > 1 else 0.0
+        lines.append(f"| {name} | {100 * np.mean(accuracies):.2f} | {100 * se:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", help=f"comma-separated, default all: {', '.join(DATASETS)}")
@@ -249,6 +278,9 @@ def main(argv=None) -> int:
     parser.add_argument("--plot-strategies", default="random,margin,margin_diverse,auto",
                         help="the strategies drawn in --plot")
     parser.add_argument("--plot-dir", type=Path, default=Path("docs/img"), help="where --plot writes")
+    parser.add_argument("--headroom", action="store_true",
+                        help="print, per dataset, test accuracy with every training row labelled (the protocol's "
+                             "splits and model) and random's AULC: how much any strategy could gain; run nothing else")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=STRATEGY[:JSON]",
                         help="a strategy with other settings under its own name, e.g. "
                              "'auto_rnd=auto:{\"arms\": [\"margin\", \"random\"]}'; name it in --strategies")
@@ -284,6 +316,9 @@ def main(argv=None) -> int:
             STRATEGIES[strategy](**resolve(name, "tabular", variants)[1])
         except (TypeError, ValueError) as exc:
             parser.error(f"--variant {name}: {exc}")
+    if args.headroom:
+        print(headroom(datasets, args.repeats, args.seed, args.test_fraction))
+        return 0
     config = {"initial": args.initial, "batch_size": args.batch_size, "budget": args.budget,
               "test_fraction": args.test_fraction, "repeats": args.repeats, "seed": args.seed}
     if variants:
