@@ -10,7 +10,8 @@ Modes (`select_batch(..., mode=...)`):
   `batch_size` clusters with k-means weighted by their utilities, and each cluster gives the row
   nearest its centre, so near-duplicates of one very uncertain item cannot fill the batch and
   each pick is typical of an uncertain region rather than its most extreme member. Parameters:
-  `candidates` (default 10 x batch_size). (Until 2026-12-02 the mode took each unweighted
+  `candidates` (default 10 x batch_size, at most a quarter of the pool: `default_candidates`).
+  (Until 2026-12-02 the mode took each unweighted
   cluster's highest-utility row; on the 15 tables of benchmarks/al_suite.py at 10 repeats margin
   with the paper's rule gained +1.33 AULC points over random against +1.21.)
 * ``"ranked"``: ranked batch-mode active learning (Cardoso et al. 2017, Information Sciences 379,
@@ -105,6 +106,21 @@ def validate_batch_params(mode: str, params: dict) -> None:
                          f"got {metric!r}")
 
 
+def default_candidates(mode: str, batch_size: int, n_pool: int) -> int:
+    """10 x the batch; for k-means batches at most a quarter of the pool (but never below the batch).
+
+    On a small pool ten times the batch is most of it, and k-means over nearly the whole pool
+    serves its typical items, whatever their utility: margin with k-means batches then lost to
+    random on iris (75-105 rows to choose from). With the cap, at 20 repeats of the suite's
+    protocol, iris +0.47 -> +1.24 AULC points over random, pima +0.13 -> +0.36, olive +2.29 ->
+    +2.49 (wine, penguins, breast_cancer, biopsy within 0.06); pools above 400 rows are unchanged
+    at batch 10."""
+    n_candidates = DEFAULT_CANDIDATE_FACTOR * batch_size
+    if mode == "kmeans":
+        n_candidates = min(n_candidates, max(batch_size, n_pool // 4))
+    return n_candidates
+
+
 def _n_rows(X) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
@@ -142,7 +158,7 @@ def select_batch(utilities: np.ndarray, batch_size: int, *, X_pool=None, mode: s
 
     if X_pool is None:
         raise ValueError(f"batch mode {mode!r} needs the pool's features (X_pool)")
-    n_candidates = params.get("candidates") or DEFAULT_CANDIDATE_FACTOR * batch_size
+    n_candidates = params.get("candidates") or default_candidates(mode, batch_size, n)
     if n_candidates < batch_size:
         raise ValueError(f"candidates ({n_candidates}) must be at least the batch size ({batch_size})")
     candidates = _top(utilities, min(n_candidates, n), keys)

@@ -90,6 +90,19 @@ def test_kmeans_takes_the_row_nearest_each_utility_weighted_centre():
     assert select_batch(utilities - 20, 1, X_pool=X, mode="kmeans", rng=rng(), candidates=5).tolist() == [0]
 
 
+def test_kmeans_candidates_on_a_small_pool_are_at_most_a_quarter_of_it():
+    from app.al.batch import default_candidates
+
+    assert default_candidates("kmeans", 10, 10_000) == 100 and default_candidates("ranked", 10, 40) == 100
+    assert default_candidates("kmeans", 10, 200) == 50 and default_candidates("kmeans", 10, 30) == 10
+    X = rng(4).normal(size=(40, 3))
+    utilities = rng(5).random(40)
+    batch = select_batch(utilities, 4, X_pool=X, mode="kmeans", rng=rng())
+    assert set(batch) <= set(np.argsort(-utilities)[:10])  # drawn from the 10 best, not from 40 of 40
+    small = select_batch(utilities[:12], 4, X_pool=X[:12], mode="kmeans", rng=rng())  # 12 // 4 < 4: plain top-k
+    np.testing.assert_array_equal(np.sort(small), np.sort(np.argsort(-utilities[:12])[:4]))
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_kmeans_default_candidates_has_no_near_duplicates(seed):
     X, utilities = duplicated_pool(seed)
