@@ -227,6 +227,10 @@ def render(report: dict) -> str:
                    f"gains {best['mean_gain'] * pts:+.2f} pts on average and beats random on {best['wins']}/"
                    f"{best['datasets']} datasets ({picks}).")
     out.append(f"\nRun time: {meta['seconds']:.0f} s with {meta['jobs']} process(es).")
+    for update in meta.get("updates", []):
+        pairs = ", ".join(f"{d}/{s}" for d, s in update["rerun"])
+        out.append(f"Rerun later ({update['seconds']:.0f} s, `{update['command']}`), in place of the first run's "
+                   f"curves: {pairs}.")
     return "\n".join(out)
 
 
@@ -278,6 +282,10 @@ def main(argv=None) -> int:
     parser.add_argument("--plot-strategies", default="random,margin,margin_diverse,auto",
                         help="the strategies drawn in --plot")
     parser.add_argument("--plot-dir", type=Path, default=Path("docs/img"), help="where --plot writes")
+    parser.add_argument("--update-json", type=Path,
+                        help="an earlier --json run with the same protocol: run only --datasets x --strategies, "
+                             "put those curves in place of the file's ones (e.g. after changing one strategy) and "
+                             "report the whole; the meta records what was rerun")
     parser.add_argument("--headroom", action="store_true",
                         help="print, per dataset, test accuracy with every training row labelled (the protocol's "
                              "splits and model) and random's AULC: how much any strategy could gain; run nothing else")
@@ -349,10 +357,24 @@ def main(argv=None) -> int:
               f"repeat {run['repeat']}: AULC {run['aulc']:.4f} ({run['seconds']:.1f}s)", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
 
+    meta = {"config": config, "jobs": args.jobs, "seconds": seconds, "command": " ".join(sys.argv)}
+    if args.update_json:
+        base = json.loads(args.update_json.read_text())
+        if {k: v for k, v in base["meta"]["config"].items() if k != "variants"} != \
+                {k: v for k, v in config.items() if k != "variants"}:
+            raise SystemExit(f"--update-json: {args.update_json} ran another protocol: {base['meta']['config']}")
+        rerun = {(r["dataset"], r["strategy"]) for r in runs}
+        runs = [r for r in base["runs"] if (r["dataset"], r["strategy"]) not in rerun] + runs
+        datasets = base["datasets"] + [d for d in datasets if d not in base["datasets"]]
+        strategies = base["strategies"] + [s for s in strategies if s not in base["strategies"]]
+        info = {**base["dataset_info"], **info}
+        variants = {**{k: tuple(v) for k, v in base["meta"]["config"].get("variants", {}).items()}, **variants}
+        meta = {**base["meta"], "updates": [*base["meta"].get("updates", []),
+                                            {**meta, "rerun": sorted(map(list, rerun))}]}
     runs.sort(key=lambda r: (datasets.index(r["dataset"]), strategies.index(r["strategy"]), r["repeat"]))
     adaptive = ["auto", *(name for name, (base, _) in variants.items() if base == "auto")]
     analysis = analyse(runs, datasets, strategies, adaptive)
-    report = {"meta": {"config": config, "jobs": args.jobs, "seconds": seconds, "command": " ".join(sys.argv)},
+    report = {"meta": meta,
               "datasets": datasets, "dataset_info": info, "strategies": strategies,
               "strategy_params": {d: {s: resolve(s, _dataset(d).kind, variants)[1] for s in strategies}
                                   for d in datasets},
