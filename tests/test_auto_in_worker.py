@@ -112,3 +112,32 @@ def test_the_dashboard_says_which_strategy_auto_chose(users, client):
     assert page.status_code == 200
     arm = stored(pid)[-1].strategy.split(":")[1]
     assert f"Strategy auto chose {arm}" in page.text
+
+
+def test_a_new_text_project_gets_auto_and_the_worker_draws_a_text_arm(users):
+    """No strategy given: the project gets the default, auto, and on TF-IDF features the worker
+    draws among the text arms."""
+    from app.al.strategies.auto import SPARSE_ARMS
+
+    _, token = users.create("admin", "admin")
+    api = users.api(token)
+    rng = np.random.default_rng(5)
+    good, bad, filler = ["good", "great", "lovely", "fine"], ["bad", "awful", "dull", "poor"], ["film", "plot", "cast"]
+    lines, oracle = [], {}
+    for i in range(200):
+        positive = i % 2 == 0
+        words = list(rng.choice(good if positive else bad, 2)) + list(rng.choice(filler, 3))
+        lines.append(f'{{"id": "t{i}", "text": "{" ".join(words)}"}}')
+        oracle[f"t{i}"] = "pos" if positive else "neg"
+    project = api.post("/api/v1/projects", json={"name": "Texts", "kind": "text", "labels": ["neg", "pos"],
+                                                 "batch_size": BATCH, "holdout_fraction": 0}).json()
+    assert project["strategy"] == "auto"
+    assert api.post(f"/api/v1/projects/{project['id']}/items", data={"id_column": "id"},
+                    files={"file": ("t.jsonl", "\n".join(lines).encode(), "application/jsonl")}).status_code == 201
+    run_worker_until_idle()
+    for _ in range(2):
+        label(api, project["id"], oracle, BATCH)
+        retrain()
+    versions = stored(project["id"])
+    assert versions and all(v.strategy.split(":")[0] == "auto" for v in versions)
+    assert {v.strategy.split(":")[1] for v in versions} <= set(SPARSE_ARMS)
