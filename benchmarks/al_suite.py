@@ -238,20 +238,16 @@ def headroom(datasets: list[str], repeats: int, seed: int, test_fraction: float)
     """Accuracy of the project's model fitted on the whole training pool, per dataset, over the
     protocol's splits (seed + r): the level a learning curve tends to, against which random's AULC
     shows how many points any strategy could still gain."""
-    from sklearn.model_selection import train_test_split
-
     from app.al.models import build_classifier, build_featurizer
-    from app.al.simulate import _take
+    from app.al.simulate import _take, protocol_split
 
     lines = ["| dataset | full-pool accuracy | +- SE |", "|---|---|---|"]
     for name in datasets:
         dataset = _dataset(name)
         y = np.asarray(dataset.y, dtype=object)
-        _, counts = np.unique(y, return_counts=True)
         accuracies = []
         for r in range(repeats):
-            train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed + r,
-                                           stratify=y if counts.min() >= 2 else None)
+            train, test = protocol_split(y, test_fraction, seed + r)
             featurizer = build_featurizer(dataset.kind, n_items=len(train))
             X_train = featurizer.fit_transform(_take(dataset.X_raw, train))
             model = build_classifier(dataset.kind).fit(X_train, y[train])

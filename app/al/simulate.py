@@ -189,11 +189,7 @@ def simulate(dataset: Dataset, strategies: Sequence[str], *, config: SimulationC
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         rng = np.random.default_rng(seed)
-        indices = np.arange(len(y))
-        _, counts = np.unique(y, return_counts=True)
-        stratify = y if counts.min() >= 2 else None
-        train_idx, test_idx = train_test_split(indices, test_size=config.test_fraction, random_state=seed,
-                                               stratify=stratify)
+        train_idx, test_idx = protocol_split(y, config.test_fraction, seed)
         featurizer = build_featurizer(dataset.kind, n_items=len(train_idx))
         raw_train = _take(dataset.X_raw, train_idx)
         X_train = featurizer.fit_transform(raw_train)
@@ -218,6 +214,13 @@ def simulate(dataset: Dataset, strategies: Sequence[str], *, config: SimulationC
     return {"dataset": dataset.name, "kind": dataset.kind, "n_rows": int(len(y)),
             "classes": sorted({str(c) for c in y}), "config": asdict(config),
             "strategy_params": strategy_params, "runs": runs, "summary": summarise(runs)}
+
+
+def protocol_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The repeat's train and test positions: stratified when every class has two rows."""
+    _, counts = np.unique(y, return_counts=True)
+    return train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed,
+                            stratify=y if counts.min() >= 2 else None)
 
 
 def summarise(runs: list[dict]) -> dict:
