@@ -14,18 +14,26 @@ from tests.test_pages import login
 BATCH = 10
 
 
-def tabular_project(users, n: int = 400, seed: int = 3):
+def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0):
+    """A 4-feature pool labelled neg / pos by a line, or (sectors > 0) by the angle of its first two
+    features, one label per sector."""
     _, token = users.create("admin", "admin")
     api = users.api(token)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
-    oracle = {f"r{i}": ("pos" if X[i, 0] + X[i, 1] > 0 else "neg") for i in range(n)}
+    if sectors:
+        labels = [f"s{k}" for k in range(sectors)]
+        angle = np.mod(np.arctan2(X[:, 1], X[:, 0]), 2 * np.pi)
+        oracle = {f"r{i}": labels[int(angle[i] / (2 * np.pi) * sectors) % sectors] for i in range(n)}
+    else:
+        labels = ["neg", "pos"]
+        oracle = {f"r{i}": ("pos" if X[i, 0] + X[i, 1] > 0 else "neg") for i in range(n)}
     out = io.StringIO()
     out.write("id,f0,f1,f2,f3\n")
     for i in range(n):
         out.write(f"r{i}," + ",".join(f"{v:.4f}" for v in X[i]) + "\n")
     pid = api.post("/api/v1/projects", json={
-        "name": "Auto", "kind": "tabular", "labels": ["neg", "pos"], "strategy": "auto",
+        "name": "Auto", "kind": "tabular", "labels": labels, "strategy": "auto",
         "batch_size": BATCH, "holdout_fraction": 0}).json()["id"]
     assert api.post(f"/api/v1/projects/{pid}/items",
                     files={"file": ("p.csv", out.getvalue().encode(), "text/csv")}).status_code == 201
@@ -101,6 +109,22 @@ def test_the_worker_carries_the_bandit_state_and_why_names_the_arm(users):
     stats = api.get(f"/api/v1/projects/{pid}/stats").json()
     assert stats["model"]["strategy"] == versions[-1].strategy
     assert stats["model"]["strategy_choice"]["arm"] == versions[-1].strategy.split(":")[1]
+
+
+def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
+    """Eight labels, ten labelled items: some label has fewer than two examples, so auto's batch is
+    a cover batch (TypiClust), and the version, its `why` and the dashboard say so."""
+    api, pid, oracle = tabular_project(users, n=300, sectors=8)
+    label(api, pid, oracle, BATCH)
+    retrain()
+    (version,) = stored(pid)
+    assert version.strategy == "auto:cover"
+    choice = version.metrics["strategy_choice"]
+    assert choice["arm"] == "cover" and "Cold start" in choice["reason"]
+    state = version.diagnostics["strategy_state"]
+    assert state["history"][-1]["arm"] == "cover" and sum(state["pulls"].values()) == 0
+    login(client, "admin")
+    assert "Strategy auto chose cover" in client.get(f"/projects/{pid}/dashboard").text
 
 
 def test_the_dashboard_says_which_strategy_auto_chose(users, client):

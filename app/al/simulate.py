@@ -147,8 +147,11 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
     in_pool = np.ones(len(y_train), dtype=bool)
     in_pool[initial] = False
     curve = []
-    # a stateful strategy (auto's bandit) gets its state back at every step, and the rows' ids
+    # a stateful strategy (auto's bandit) gets its state back at every step, the rows' ids and,
+    # like a project's, the label set (here every class of the dataset)
     stateful = getattr(STRATEGIES.get(strategy_name), "stateful", False)
+    if stateful:
+        params = {**params, "labels": [str(c) for c in np.unique(np.concatenate([y_train, y_test]))]}
     state = None
     while True:
         classifier = build_classifier(kind)

