@@ -125,6 +125,13 @@ def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
     assert state["history"][-1]["arm"] == "cover" and sum(state["pulls"].values()) == 0
     login(client, "admin")
     assert "Strategy auto chose cover" in client.get(f"/projects/{pid}/dashboard").text
+    # once a model exists, auto's ranking (not the static coverage order) is served, and says cover
+    batch = label(api, pid, oracle, BATCH)
+    assert all(s["why"]["source"] == "ranking" for s in batch), [s["why"] for s in batch]
+    assert {s["why"]["strategy"] for s in batch} <= {"auto:cover", "auto:random share"}
+    # the batch served is the one auto picked: its TypiClust items and its random share
+    assert {s["id"] for s in batch} == set(state["pending"]["ids"]) | set(state["pending"]["random_ids"])
+    assert {s["id"] for s in batch if s["why"]["strategy"] == "auto:cover"} == set(state["pending"]["ids"])
 
 
 def test_the_dashboard_says_which_strategy_auto_chose(users, client):

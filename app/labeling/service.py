@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from app.al.strategies import STRATEGIES
 from app.config import get_settings
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import (
@@ -109,6 +110,8 @@ def _cold(project: Project, model: ModelVersion | None) -> bool:
     some label (while labels stay few: a label nobody ever uses must not hold the model back)."""
     if model is None:
         return True
+    if getattr(STRATEGIES.get(project.strategy), "covers_cold_start", False):
+        return False  # auto: its ranking covers the pool (label-aware) while a label has too few examples
     counts = (model.metrics or {}).get("label_counts") or {}
     return (model.n_labels < COLD_START_LABELS_PER_CLASS_CAP * len(project.labels)
             and any(counts.get(label, 0) < LABELS_PER_CLASS for label in project.labels))

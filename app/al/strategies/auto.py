@@ -219,6 +219,9 @@ class Auto(QueryStrategy):
     description = ("Adaptive: a bandit picks, batch by batch, the strategy whose queries have paid off most "
                    "(active learning by learning), with a random share that keeps the estimates honest.")
     stateful = True  # takes `state=` and the ids; exposes state_ and explanation_
+    # Its ranking covers the pool while a label has too few examples, so once a model exists the
+    # project's static cold-start order gives way to it (app/labeling/service.py).
+    covers_cold_start = True
 
     def __init__(self, arms=None, random_share: float = 0.1, eta: float = 10.0, gamma: float = 0.2,
                  reward: str = "proba", arm_params: dict | None = None, prior: dict | None = None,
