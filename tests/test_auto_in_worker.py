@@ -14,7 +14,7 @@ from tests.test_pages import login
 BATCH = 10
 
 
-def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0):
+def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0, strategy_params: dict | None = None):
     """A 4-feature pool labelled neg / pos by a line, or (sectors > 0) by the angle of its first two
     features, one label per sector."""
     _, token = users.create("admin", "admin")
@@ -34,6 +34,7 @@ def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0):
         out.write(f"r{i}," + ",".join(f"{v:.4f}" for v in X[i]) + "\n")
     pid = api.post("/api/v1/projects", json={
         "name": "Auto", "kind": "tabular", "labels": labels, "strategy": "auto",
+        "strategy_params": strategy_params or {},
         "batch_size": BATCH, "holdout_fraction": 0}).json()["id"]
     assert api.post(f"/api/v1/projects/{pid}/items",
                     files={"file": ("p.csv", out.getvalue().encode(), "text/csv")}).status_code == 201
@@ -132,6 +133,14 @@ def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
     # the batch served is the one auto picked: its TypiClust items and its random share
     assert {s["id"] for s in batch} == set(state["pending"]["ids"]) | set(state["pending"]["random_ids"])
     assert {s["id"] for s in batch if s["why"]["strategy"] == "auto:cover"} == set(state["pending"]["ids"])
+
+
+def test_settings_without_a_label_set_turn_the_cover_off(users):
+    api, pid, oracle = tabular_project(users, n=300, sectors=8, strategy_params={"labels": None})
+    label(api, pid, oracle, BATCH)
+    retrain()
+    (version,) = stored(pid)
+    assert version.strategy.split(":")[1] in {"margin_diverse", "margin"}
 
 
 def test_the_dashboard_says_which_strategy_auto_chose(users, client):

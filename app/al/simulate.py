@@ -148,10 +148,11 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
     in_pool[initial] = False
     curve = []
     # a stateful strategy (auto's bandit) gets its state back at every step, the rows' ids and,
-    # like a project's, the label set (here every class of the dataset)
+    # like a project's, the label set (here every class of the dataset) unless its settings name
+    # one (`"labels": null` turns auto's cover first off, e.g. in an al_suite --variant)
     stateful = getattr(STRATEGIES.get(strategy_name), "stateful", False)
     if stateful:
-        params = {**params, "labels": [str(c) for c in np.unique(np.concatenate([y_train, y_test]))]}
+        params = {"labels": [str(c) for c in np.unique(np.concatenate([y_train, y_test]))], **params}
     state = None
     while True:
         classifier = build_classifier(kind)

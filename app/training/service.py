@@ -145,9 +145,10 @@ def train_and_rank(project_id: int) -> TrainingResult:
 
     scoring_started = time.perf_counter()
     stateful = is_stateful(strategy_name)
-    # a stateful strategy (auto) also gets the project's label set: it covers the pool first while
-    # some label has too few examples
-    extra = {"state": previous_state, "labels": project_labels} if stateful else {}
+    # a stateful strategy (auto) also gets the project's label set, unless its settings name one
+    # (`"labels": null` turns auto's cover first off): it covers the pool first while some label
+    # has too few examples
+    extra = {"state": previous_state, "labels": params.get("labels", project_labels)} if stateful else {}
     strategy = get_strategy(strategy_name, **{**params, "random_state": len(y), **extra})
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
     strategy_label, choice, state = strategy_name, None, previous_state

@@ -313,6 +313,9 @@ def test_simulator_runs_auto_end_to_end():
     few = SimulationConfig(initial=12, batch_size=10, budget=42, repeats=1, seed=0)
     runs = [simulate(dataset, ["auto"], config=few)["runs"][0]["curve"] for _ in range(2)]
     assert [p[0] for p in runs[0]] == [12, 22, 32, 42] and runs[0] == runs[1]
+    # settings naming no label set turn the cover off (al_suite --variant 'x=auto:{"labels": null}')
+    off = simulate(dataset, ["auto"], config=few, strategy_params={"auto": {"labels": None}})["runs"][0]["curve"]
+    assert off != runs[0]
 
 
 def test_covers_the_pool_while_a_label_has_fewer_than_two_examples(iris):
