@@ -163,9 +163,7 @@ def _nearest_centre(X, centres: np.ndarray) -> np.ndarray:
     centre_sq = np.einsum("ij,ij->i", centres, centres)
     out = np.empty(X.shape[0], dtype=np.int64)
     for start in range(0, X.shape[0], 65_536):
-        rows = X[start:start + 65_536]
-        rows = rows if sp.issparse(rows) else np.asarray(rows, dtype=np.float64)
-        cross = np.asarray(rows @ centres.T)
+        cross = np.asarray(X[start:start + 65_536] @ centres.T)
         out[start:start + cross.shape[0]] = np.argmin(centre_sq[None, :] - 2 * cross, axis=1)
     return out
 

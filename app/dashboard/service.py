@@ -121,10 +121,15 @@ def _annotators(session: Session, project: Project, pairs: list[dict], now: date
     return result
 
 
+def _disputed(by_item: dict[int, dict[int, str]]) -> list[int]:
+    """Items whose annotators gave different labels."""
+    return [item_id for item_id, answers in by_item.items() if len(set(answers.values())) > 1]
+
+
 def disagreements(session: Session, project: Project, limit: int = 50) -> list[dict]:
     """Items whose annotators disagree and that no lead has decided yet, oldest first."""
     by_item = _labels_by_item(session, project)
-    ids = [item_id for item_id, answers in by_item.items() if len(set(answers.values())) > 1]
+    ids = _disputed(by_item)
     if not ids:
         return []
     items = session.scalars(select(Item).where(Item.id.in_(ids), Item.adjudicated_label.is_(None))
@@ -139,7 +144,7 @@ def open_disagreement_count(session: Session, project: Project, by_item: dict[in
     """How many items' annotators disagree with no lead's decision yet: counted from the answers the
     dashboard has already read for agreement (`by_item`), plus the ids of decided items only, where
     `disagreements` loads whole items (the dashboard polls every few seconds)."""
-    disputed = {item_id for item_id, answers in by_item.items() if len(set(answers.values())) > 1}
+    disputed = set(_disputed(by_item))
     if not disputed:
         return 0
     decided = set(session.scalars(select(Item.id).where(

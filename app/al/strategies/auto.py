@@ -420,15 +420,13 @@ class Auto(QueryStrategy):
             "step": state["step"], "arm": arm, "probability": round(probability, 4),
             "n_random": n_random, "reward": None, "n_evaluation": len(state["evaluation"])}])[-HISTORY_LIMIT:]
         self.state_ = state
-        self.explanation_ = self._explain(state, random_ids)
+        self.explanation_ = self._explain(state, random_ids, arm, probability)
 
-    def _explain(self, state: dict, random_ids: list) -> dict:
-        arm, p = self._arm, self._probabilities[self._arm]
+    def _explain(self, state: dict, random_ids: list, arm: str, p: float) -> dict:
         means = {a: (state["reward_sum"][a] / state["rewarded"][a] if state["rewarded"][a] else None)
                  for a in self.arms}
         rewarded = sum(state["rewarded"].values())
         if self._cover:
-            arm, p = COVER_ARM, 1.0
             reason = (f"Cold start: some label has fewer than {COVER_MIN_PER_LABEL} examples, so this batch "
                       "covers the pool (the typical item of each large cluster with no labelled item yet, "
                       "TypiClust) before uncertainty takes over.")
