@@ -16,6 +16,8 @@ done-when check of `auto`. The full results go to JSON (`--json`) so docs can be
     python benchmarks/al_suite.py                          # full protocol, all datasets (slow)
     python benchmarks/al_suite.py --quick                  # 2 repeats, 6 datasets, budget 150
     python benchmarks/al_suite.py --headroom               # full-pool accuracy: how far a curve can rise
+    python benchmarks/al_suite.py --held-out --strategies random,margin,margin_diverse,auto
+                                                           # tables no setting was chosen on
     python benchmarks/al_suite.py --datasets digits,pima --strategies random,margin,auto --repeats 3
     python benchmarks/al_suite.py --strategies random,margin,auto,auto_rnd --repeats 10 \
         --variant 'auto_rnd=auto:{"arms": ["margin_diverse", "badge", "margin", "random"]}'
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.al.simulate import SimulationConfig, simulate, summarise  # noqa: E402
 from app.al.strategies import STRATEGIES  # noqa: E402
-from benchmarks.datasets import DATASETS, describe, load, package_version  # noqa: E402
+from benchmarks.datasets import ALL_DATASETS, DATASETS, HELD_OUT, describe, load, package_version  # noqa: E402
 
 DEFAULT_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "vote_entropy", "consensus_entropy",
                       "kl_disagreement", "expected_gradient_length", "density_weighted", "margin_random",
@@ -269,6 +271,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (joblib)")
+    parser.add_argument("--held-out", action="store_true",
+                        help=f"the held-out tables instead of the suite's: {', '.join(HELD_OUT)}")
     parser.add_argument("--quick", action="store_true",
                         help=f"2 repeats, budget 150, datasets {', '.join(QUICK_DATASETS)} (unless given)")
     parser.add_argument("--json", type=Path, help="write the full results (every curve) here")
@@ -299,13 +303,13 @@ def main(argv=None) -> int:
         args.repeats = 2 if args.repeats == 5 else args.repeats
         args.budget = 150 if args.budget == 300 else args.budget
     datasets = (args.datasets.split(",") if args.datasets
-                else list(QUICK_DATASETS) if args.quick else list(DATASETS))
+                else list(HELD_OUT) if args.held_out else list(QUICK_DATASETS) if args.quick else list(DATASETS))
     strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
     if "random" not in strategies:
         strategies.insert(0, "random")
     for d in datasets:
-        if d not in DATASETS:
-            parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+        if d not in ALL_DATASETS:
+            parser.error(f"unknown dataset {d!r}; choose from {', '.join(ALL_DATASETS)}")
     try:
         variants = dict(parse_variant(v) for v in args.variant)
     except ValueError as exc:  # json.JSONDecodeError included
@@ -331,7 +335,7 @@ def main(argv=None) -> int:
     info = {}
     for d in datasets:
         described = describe(_dataset(d))
-        source = DATASETS[d][1]
+        source = ALL_DATASETS[d][1]
         info[d] = {**described, "source": f"{source} ({package_version(source)})"}
     tasks = [(d, s, r) for d in datasets for s in strategies for r in range(args.repeats)]
     size = {d: info[d]["rows"] * (4 if info[d]["features"] == "text" else 1) for d in datasets}
