@@ -77,9 +77,28 @@ def wipe_database() -> None:
     forget_explanations()
 
 
+def settle_live_worker(timeout: float = 60.0) -> None:
+    """Drop queued jobs and wait for the running one to end: a live worker writing a coverage
+    order or a model for a project the wipe has just deleted fails on a foreign key."""
+    from app.db import get_engine
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET status = 'failed', error = 'the test ended' WHERE status = 'queued'"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM jobs WHERE status = 'running'")).first():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the live worker still ran a job {timeout:.0f}s after the test ended")
+
+
 @pytest.fixture(autouse=True)
-def _clean_database(database_url):
+def _clean_database(database_url, request):
     yield
+    if "live_server" in request.fixturenames:
+        settle_live_worker()
     wipe_database()
 
 
