@@ -80,15 +80,18 @@ def wipe_database() -> None:
 def settle_live_worker(timeout: float = 60.0) -> None:
     """Drop queued jobs and wait for the running one to end: a live worker writing a coverage
     order or a model for a project the wipe has just deleted fails on a foreign key."""
-    from app.db import get_engine
+    from sqlalchemy import select, update
 
-    engine = get_engine()
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE jobs SET status = 'failed', error = 'the test ended' WHERE status = 'queued'"))
+    from app.db import session_scope
+    from app.models import Job, JobStatus
+
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.status == JobStatus.queued)
+                        .values(status=JobStatus.failed, error="the test ended"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM jobs WHERE status = 'running'")).first():
+        with session_scope(write=False) as session:
+            if session.scalar(select(Job.id).where(Job.status == JobStatus.running).limit(1)) is None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"the live worker still ran a job {timeout:.0f}s after the test ended")
