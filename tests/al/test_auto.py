@@ -345,6 +345,11 @@ def test_covers_the_pool_while_a_label_has_fewer_than_two_examples(iris):
     # without the label set (or with every label seen twice) there is no cover batch
     _, plain = _step(X, y, labeled, None, seed=0, batch=5)
     assert plain.explanation_["arm"] in plain.arms
+    # a batch that is all random share holds no cover item: it is the drawn arm's, as the rest of the ranking
+    chosen, only_random = _step(X, y, labeled, None, seed=0, batch=3, labels=labels, random_share=1.0)
+    why = only_random.explanation_
+    assert why["arm"] in only_random.arms and "Cold start" not in why["reason"]
+    assert sorted(why["random_ids"]) == sorted(int(i) for i in chosen)
 
 
 def test_reward_proba_is_the_expected_accuracy_gain(iris):

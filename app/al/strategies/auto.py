@@ -381,6 +381,9 @@ class Auto(QueryStrategy):
         n_random = random_slots(k, self.random_share, rng) if k else 0
         n_arm = k - n_random
         if not n_arm:
+            # every slot went to the random share: no item is the cover's, and the rest of the
+            # ranking is ordered by the drawn arm, so the batch is logged (and explained) as that arm's
+            self._cover = False
             top = np.empty(0, dtype=np.intp)
         elif self._cover and X_pool is not None:
             top = typical_uncovered(X_pool, X_labeled, n_arm, random_state=self.random_state)
