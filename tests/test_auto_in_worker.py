@@ -14,7 +14,8 @@ from tests.test_pages import login
 BATCH = 10
 
 
-def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0, strategy_params: dict | None = None):
+def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0, strategy_params: dict | None = None,
+                    strategy: str = "auto"):
     """A 4-feature pool labelled neg / pos by a line, or (sectors > 0) by the angle of its first two
     features, one label per sector."""
     _, token = users.create("admin", "admin")
@@ -33,7 +34,7 @@ def tabular_project(users, n: int = 400, seed: int = 3, sectors: int = 0, strate
     for i in range(n):
         out.write(f"r{i}," + ",".join(f"{v:.4f}" for v in X[i]) + "\n")
     pid = api.post("/api/v1/projects", json={
-        "name": "Auto", "kind": "tabular", "labels": labels, "strategy": "auto",
+        "name": "Auto", "kind": "tabular", "labels": labels, "strategy": strategy,
         "strategy_params": strategy_params or {},
         "batch_size": BATCH, "holdout_fraction": 0}).json()["id"]
     assert api.post(f"/api/v1/projects/{pid}/items",

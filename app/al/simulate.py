@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from app.al.cold_start import coverage_order
+from app.al.cold_start import coverage_order, still_covering, typical_uncovered
 from app.al.models import TABULAR, TEXT, build_classifier, build_featurizer
 from app.al.strategies import STRATEGIES, get_strategy
 
@@ -38,6 +38,10 @@ class SimulationConfig:
     # "random": the first labels drawn uniformly; "coverage": k-means coverage order, as a project
     # with no model yet is served (app/al/cold_start.py)
     initial_mode: str = "random"
+    # True: every strategy but random starts with TypiClust's cover batches while some label has
+    # fewer than two examples, as the worker ranks a project (app/al/cold_start.cover_first); False
+    # (the suite's protocol): the textbook strategies as published. auto covers either way: it is part of it.
+    cover_first: bool = False
 
     def validate(self, n_rows: int) -> None:
         if not 0 < self.test_fraction < 1:
@@ -151,8 +155,10 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
     # like a project's, the label set (here every class of the dataset) unless its settings name
     # one (`"labels": null` turns auto's cover first off, e.g. in an al_suite --variant)
     stateful = getattr(STRATEGIES.get(strategy_name), "stateful", False)
+    labels = [str(c) for c in np.unique(np.concatenate([y_train, y_test]))]
     if stateful:
-        params = {"labels": [str(c) for c in np.unique(np.concatenate([y_train, y_test]))], **params}
+        params = {"labels": labels, **params}
+    covers = config.cover_first and strategy_name != "random" and not stateful
     state = None
     while True:
         classifier = build_classifier(kind)
@@ -171,6 +177,8 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
             utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab, ids_pool=pool_rows, ids_labeled=labeled)
             chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
             state = json.loads(json.dumps(strategy.state_))  # stored as JSON between steps, as the worker does
+        elif covers and still_covering(labels, y_lab):
+            chosen = pool_rows[typical_uncovered(X_pool, X_lab, room, random_state=seed + len(labeled))]
         else:
             strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
             utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from app.al.strategies import STRATEGIES
 from app.config import get_settings
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import (
@@ -29,15 +28,10 @@ from app.models import (
     User,
     utcnow,
 )
-from app.training.cold_start import LABELS_PER_CLASS
 from app.training.queue import maybe_queue_training
 
 # Which served items go to the holdout; a module-level generator, seeded by the OS.
 _coin = random.Random()
-
-# Coverage serving stops once the model has this many labels per label of the project, whatever
-# the counts per label (see _cold).
-COLD_START_LABELS_PER_CLASS_CAP = 5
 
 # Time on one item beyond this is a coffee break, not labelling effort.
 MAX_SECONDS_SPENT = 30 * 60
@@ -105,18 +99,6 @@ def current_model(session: Session, project: Project) -> ModelVersion | None:
     return session.get(ModelVersion, project.current_model_version_id)
 
 
-def _cold(project: Project, model: ModelVersion | None) -> bool:
-    """Still in the cold start: no model yet, or one that has seen fewer than a few examples of
-    some label (while labels stay few: a label nobody ever uses must not hold the model back)."""
-    if model is None:
-        return True
-    if getattr(STRATEGIES.get(project.strategy), "covers_cold_start", False):
-        return False  # auto: its ranking covers the pool (label-aware) while a label has too few examples
-    counts = (model.metrics or {}).get("label_counts") or {}
-    return (model.n_labels < COLD_START_LABELS_PER_CLASS_CAP * len(project.labels)
-            and any(counts.get(label, 0) < LABELS_PER_CLASS for label in project.labels))
-
-
 def _ranked_by(model: ModelVersion, item_id: int) -> str:
     """The strategy that put this item where it is: for `auto`, the arm the bandit drew, or its
     random share (the uniform draws that keep the bandit's reward estimates honest)."""
@@ -164,7 +146,9 @@ def _choose_unchecked(session: Session, project: Project, user: User, now: datet
         if item is not None:
             return item, Why(ServeSource.holdout, "random", None, version)
     conditions.append(Item.is_holdout.is_(False))
-    if project.strategy != "random" and _cold(project, model):
+    # No model yet: the coverage order (once a model exists, its ranking starts with a cover batch
+    # while some label has too few examples, app/al/cold_start.cover_first)
+    if project.strategy != "random" and model is None:
         item = session.scalars(_lock(
             select(Item).join(CoverageEntry, CoverageEntry.item_id == Item.id)
             .where(CoverageEntry.project_id == project.id, *conditions)

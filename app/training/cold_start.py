@@ -19,8 +19,6 @@ from app.training.features import pool_features
 log = logging.getLogger(__name__)
 
 COVERAGE_POSITIONS = 1_000  # a model takes over long before this many cold-start labels
-# Per label, the training labels after which the model's ranking takes over from coverage.
-LABELS_PER_CLASS = 3
 
 
 def clusters_for(n_labels: int) -> int:

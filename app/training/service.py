@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sqlalchemy import delete, func, select, update
 
 from app.al import STRATEGIES, build_classifier, get_strategy
+from app.al.cold_start import COVER, COVER_REASON, cover_first
 from app.db import bulk_insert, refresh_planner_statistics, session_scope
 from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
 from app.training import diagnostics
@@ -151,7 +152,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
     extra = {"state": previous_state, "labels": params.get("labels", project_labels)} if stateful else {}
     strategy = get_strategy(strategy_name, **{**params, "random_state": len(y), **extra})
     X_pool = X[features.rows_for(open_ids)] if len(open_ids) else None
-    strategy_label, choice, state = strategy_name, None, previous_state
+    strategy_label, choice, state, cover = strategy_name, None, previous_state, None
     if X_pool is not None:
         # A stateful strategy (auto's bandit) identifies items by id: the rewards for its last batch
         # are read from the labels those ids got since.
@@ -161,6 +162,13 @@ def train_and_rank(project_id: int) -> TrainingResult:
         if stateful:
             state, choice = strategy.state_, strategy.explanation_
             strategy_label = f"{strategy_name}:{choice['arm']}"  # what served items' `why` shows
+        elif strategy_name != "random":  # (auto, the stateful one, covers inside its bandit)
+            # too few examples of some label for its uncertainty to mean much: TypiClust's batch first
+            order, cover_rows = cover_first(order, X_pool, X_train, y, project_labels, batch_size,
+                                            random_state=len(y))
+            if cover_rows is not None:
+                strategy_label = f"{strategy_name}:{COVER}"
+                cover = {"ids": open_ids[cover_rows].tolist(), "reason": COVER_REASON}
     else:
         utilities, order = np.empty(0), np.empty(0, dtype=np.int64)
     score_seconds = time.perf_counter() - scoring_started
@@ -173,6 +181,8 @@ def train_and_rank(project_id: int) -> TrainingResult:
     if choice is not None:  # small: read on every /next to mark the random share in `why`
         metrics["strategy_choice"] = {key: choice[key] for key in (
             "arm", "probability", "probabilities", "mean_reward", "random_share", "random_ids", "step", "reason")}
+    if cover is not None:  # the dashboard says the ranking starts with a cover batch, and why
+        metrics["cover"] = cover
     if stateful:
         dashboard = {**(dashboard or {}), "strategy_state": state}
 

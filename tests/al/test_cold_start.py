@@ -91,3 +91,22 @@ def test_still_covering_until_two_of_every_label_or_two_per_label():
     assert still_covering(labels, ["a", "a", "a", "b", "b"])
     assert not still_covering(None, ["a"]) and not still_covering([], ["a"])
     assert still_covering(["1", "2"], [1, 1, 2])  # labels compare as text, as a project stores them
+
+
+def test_cover_first_puts_typiclust_batch_ahead_of_the_strategys_order_only_while_covering():
+    X, blob = blobs()
+    labels = ["common", "uncommon", "rare"]
+    names = np.asarray(labels, dtype=object)[blob]
+    labeled = np.flatnonzero(blob == 0)[:4]  # four common items: the other labels are unseen
+    pool = np.setdiff1d(np.arange(len(X)), labeled)
+    order = np.arange(len(pool))[::-1].copy()  # some strategy's serving order
+    covered, batch = cold_start.cover_first(order, X[pool], X[labeled], names[labeled], labels, 5, random_state=0)
+    assert np.array_equal(batch, typical_uncovered(X[pool], X[labeled], 5, random_state=0))
+    assert np.array_equal(covered[:5], batch)
+    assert sorted(covered.tolist()) == list(range(len(pool)))  # every row once
+    rest = covered[5:]
+    assert np.array_equal(rest, order[~np.isin(order, batch)])  # the rest keeps the strategy's order
+    # two of each label: no cover, the order untouched
+    two_each = np.concatenate([np.flatnonzero(blob == b)[:2] for b in range(3)])
+    same, none = cold_start.cover_first(order, X[pool], X[two_each], names[two_each], labels, 5)
+    assert none is None and same is order

@@ -81,3 +81,14 @@ def test_cli_text_dataset_and_errors(tmp_path, capsys):
                  "--initial", "4", "--budget", "20", "--repeats", "1", "--out", str(tmp_path / "o.json")]) == 0
     assert main(["simulate", "--data", str(data), "--label-column", "missing", "--out", str(tmp_path / "x")]) == 2
     assert "no column 'missing'" in capsys.readouterr().err
+
+
+def test_cover_first_replays_the_apps_cold_start_for_every_strategy_but_random(digits):
+    """Twelve first labels for ten digits: some digit has fewer than two examples, so with
+    `cover_first` margin's first batches are TypiClust's (another curve); random's never change."""
+    plain = SimulationConfig(initial=12, batch_size=10, budget=52, repeats=1, seed=0)
+    app_like = SimulationConfig(initial=12, batch_size=10, budget=52, repeats=1, seed=0, cover_first=True)
+    a = {r["strategy"]: r["curve"] for r in simulate(digits, ["random", "margin"], config=plain)["runs"]}
+    b = {r["strategy"]: r["curve"] for r in simulate(digits, ["random", "margin"], config=app_like)["runs"]}
+    assert a["random"] == b["random"]
+    assert a["margin"][0] == b["margin"][0] and a["margin"] != b["margin"]

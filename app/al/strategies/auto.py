@@ -80,7 +80,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from app.al.cold_start import COVER_MIN_PER_LABEL, still_covering, typical_uncovered
+from app.al.cold_start import COVER, COVER_REASON, still_covering, typical_uncovered
 from app.al.strategies.base import QueryStrategy
 from app.al.strategies.hybrid import check_share, mix_random, random_slots
 
@@ -97,7 +97,7 @@ DEFAULT_PRIORS: dict[tuple[str, ...], dict[str, float]] = {
     DEFAULT_ARMS: {"margin_diverse": 9.0},
 }
 STATE_VERSION = 1
-COVER_ARM = "cover"  # what the history, `why` and the dashboard call a cold-start cover batch
+COVER_ARM = COVER  # what the history, `why` and the dashboard call a cold-start cover batch
 HISTORY_LIMIT = 500  # steps kept in state["history"] (the bandit itself needs none of it)
 EVALUATION_LIMIT = 5_000  # random-share items kept as the evaluation set
 REWARDS = ("proba", "accuracy")
@@ -219,9 +219,6 @@ class Auto(QueryStrategy):
     description = ("Adaptive: a bandit picks, batch by batch, the strategy whose queries have paid off most "
                    "(active learning by learning), with a random share that keeps the estimates honest.")
     stateful = True  # takes `state=` and the ids; exposes state_ and explanation_
-    # Its ranking covers the pool while a label has too few examples, so once a model exists the
-    # project's static cold-start order gives way to it (app/labeling/service.py).
-    covers_cold_start = True
 
     def __init__(self, arms=None, random_share: float = 0.1, eta: float = 10.0, gamma: float = 0.2,
                  reward: str = "proba", arm_params: dict | None = None, prior: dict | None = None,
@@ -430,9 +427,7 @@ class Auto(QueryStrategy):
                  for a in self.arms}
         rewarded = sum(state["rewarded"].values())
         if self._cover:
-            reason = (f"Cold start: some label has fewer than {COVER_MIN_PER_LABEL} examples, so this batch "
-                      "covers the pool (the typical item of each large cluster with no labelled item yet, "
-                      "TypiClust) before uncertainty takes over.")
+            reason = COVER_REASON
         elif rewarded == 0:
             if self.prior_setting is not None:
                 start = "the configured prior decides"
