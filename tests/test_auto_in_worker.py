@@ -134,6 +134,11 @@ def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
     # the batch served is the one auto picked: its TypiClust items and its random share
     assert {s["id"] for s in batch} == set(state["pending"]["ids"]) | set(state["pending"]["random_ids"])
     assert {s["id"] for s in batch if s["why"]["strategy"] == "auto:cover"} == set(state["pending"]["ids"])
+    # past the batch (no retrain yet) the ranking is the drawn arm's order, and `why` names that arm
+    assert choice["cover_ids"] == state["pending"]["ids"] and choice["ranked_by"] in state["arms"]
+    after = api.get(f"/api/v1/projects/{pid}/next").json()
+    assert after["id"] not in state["pending"]["ids"] + state["pending"]["random_ids"]
+    assert after["why"]["strategy"] == f"auto:{choice['ranked_by']}", after["why"]
 
 
 def test_settings_without_a_label_set_turn_the_cover_off(users):

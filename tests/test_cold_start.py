@@ -43,9 +43,12 @@ def serve_and_label(api, pid, oracle, n):
     return served
 
 
-def test_the_first_labels_cover_the_pool_and_why_says_so(users):
+def test_the_first_labels_cover_the_pool_and_why_says_so(users, client):
     api, pid, oracle = project_with_blobs(users, "margin")
     run_worker_until_idle()  # the import queued the cold-start job
+    login(client, "admin")
+    assert "in k-means coverage order" in client.get(f"/projects/{pid}").text  # the project page says so
+    client.cookies.clear()
     with session_scope(write=False) as session:
         assert session.scalar(select(func.count()).select_from(CoverageEntry)
                               .where(CoverageEntry.project_id == pid)) == 1_000
@@ -80,6 +83,9 @@ def test_once_a_model_exists_a_label_seen_once_gets_a_cover_batch_first(users, c
     client.cookies.clear()
     batch = label(api, pid, oracle, BATCH)
     assert {s["why"]["strategy"] for s in batch} == {"margin:cover"} and {s["id"] for s in batch} == set(cover_ids)
+    # past the cover batch (the worker has not retrained yet) the ranking is margin's own, and says so
+    after = api.get(f"/api/v1/projects/{pid}/next").json()
+    assert after["id"] not in cover_ids and after["why"]["strategy"] == "margin", after["why"]
     run_worker_until_idle()  # 20 labels for 8 labels: at least two per label, so no more cover
     with session_scope(write=False) as session:
         latest = session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid)
@@ -87,8 +93,11 @@ def test_once_a_model_exists_a_label_seen_once_gets_a_cover_batch_first(users, c
         assert latest.strategy == "margin" and "cover" not in latest.metrics
 
 
-def test_the_random_strategy_stays_uniform(users):
+def test_the_random_strategy_stays_uniform(users, client):
     api, pid, oracle = project_with_blobs(users, "random")
     run_worker_until_idle()
+    login(client, "admin")
+    assert "items come in random order" in client.get(f"/projects/{pid}").text
+    client.cookies.clear()
     first = serve_and_label(api, pid, oracle, 5)
     assert all(s["why"]["strategy"] == "random" for s in first)

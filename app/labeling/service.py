@@ -101,10 +101,17 @@ def current_model(session: Session, project: Project) -> ModelVersion | None:
 
 def _ranked_by(model: ModelVersion, item_id: int) -> str:
     """The strategy that put this item where it is: for `auto`, the arm the bandit drew, or its
-    random share (the uniform draws that keep the bandit's reward estimates honest)."""
-    choice = (model.metrics or {}).get("strategy_choice")
-    if choice and item_id in choice.get("random_ids", ()):
-        return f"{model.strategy.split(':')[0]}:random share"
+    random share (the uniform draws that keep the bandit's reward estimates honest). A ranking that
+    starts with a cover batch says `:cover` for that batch only: the items after it are in the
+    strategy's own order (for auto, the drawn arm's) and say that."""
+    metrics = model.metrics or {}
+    choice = metrics.get("strategy_choice") or {}
+    base = model.strategy.split(":")[0]
+    if item_id in choice.get("random_ids", ()):
+        return f"{base}:random share"
+    cover_ids = (metrics.get("cover") or {}).get("ids") or choice.get("cover_ids")
+    if cover_ids and item_id not in cover_ids:
+        return f"{base}:{choice['ranked_by']}" if choice.get("ranked_by") else base
     return model.strategy
 
 

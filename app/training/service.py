@@ -180,7 +180,8 @@ def train_and_rank(project_id: int) -> TrainingResult:
     metrics["library_versions"] = {"scikit-learn": sklearn_version, "numpy": np.__version__}
     if choice is not None:  # small: read on every /next to mark the random share in `why`
         metrics["strategy_choice"] = {key: choice[key] for key in (
-            "arm", "probability", "probabilities", "mean_reward", "random_share", "random_ids", "step", "reason")}
+            "arm", "probability", "probabilities", "mean_reward", "random_share", "random_ids", "step", "reason",
+            "ranked_by", "cover_ids")}
     if cover is not None:  # the dashboard says the ranking starts with a cover batch, and why
         metrics["cover"] = cover
     if stateful:

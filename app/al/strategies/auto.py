@@ -420,9 +420,10 @@ class Auto(QueryStrategy):
             "step": state["step"], "arm": arm, "probability": round(probability, 4),
             "n_random": n_random, "reward": None, "n_evaluation": len(state["evaluation"])}])[-HISTORY_LIMIT:]
         self.state_ = state
-        self.explanation_ = self._explain(state, random_ids, arm, probability)
+        self.explanation_ = self._explain(state, random_ids, arm, probability,
+                                          cover_ids=arm_ids if self._cover else None)
 
-    def _explain(self, state: dict, random_ids: list, arm: str, p: float) -> dict:
+    def _explain(self, state: dict, random_ids: list, arm: str, p: float, cover_ids: list | None = None) -> dict:
         means = {a: (state["reward_sum"][a] / state["rewarded"][a] if state["rewarded"][a] else None)
                  for a in self.arms}
         rewarded = sum(state["rewarded"].values())
@@ -448,6 +449,9 @@ class Auto(QueryStrategy):
                 "mean_reward": {a: (round(v, 5) if v is not None else None) for a, v in means.items()},
                 "last_reward": self._rewarded, "random_share": self.random_share,
                 "random_ids": random_ids, "step": state["step"], "reason": reason,
+                # past its batch the ranking follows the drawn arm's scores, also after a cover
+                # batch (cover_ids: that batch's TypiClust items, None when no cover is due)
+                "ranked_by": self._arm, "cover_ids": cover_ids,
                 "random_reason": ("Drawn at random (the random share): an unbiased check of how much each "
                                   "strategy's picks improve the model.")}
 
