@@ -239,6 +239,30 @@ def render(report: dict) -> str:
     return "\n".join(out)
 
 
+def blocks(report: dict, size: int) -> str:
+    """The done-when check on consecutive blocks of `size` repeats of one run (`--from-json X --blocks 5`):
+    how much the verdict of a 5-repeat suite depends on which seeds it drew."""
+    n = report["meta"]["config"]["repeats"]
+    if size < 2 or n < 2 * size:
+        raise ValueError(f"--blocks {size}: the run has {n} repeats; it needs at least two blocks of two or more")
+    pts = 100.0
+    out = ["| repeats | auto wins | auto mean gain | margin mean gain | ratio | auto worse by > 1 SE "
+           "| best fixed strategy in hindsight wins | all criteria |", "|---|---|---|---|---|---|---|---|"]
+    for start in range(0, n - size + 1, size):
+        runs = [r for r in report["runs"] if start <= r["repeat"] < start + size]
+        analysis = analyse(runs, report["datasets"], report["strategies"])
+        check = done_when(analysis["summary"])
+        if check is None:
+            raise ValueError("--blocks needs a run with auto and margin")
+        ratio = check["auto_gain"] / check["margin_gain"] if check["margin_gain"] > 0 else float("nan")
+        best = analysis["oracle"]
+        worse = ", ".join(analysis["summary"]["auto"]["worse_1se"]) or "none"
+        out.append(f"| {start}-{start + size - 1} | {check['auto_wins']} | {check['auto_gain'] * pts:+.2f} | "
+                   f"{check['margin_gain'] * pts:+.2f} | {ratio:.2f} | {worse} | {best['wins']}/{best['datasets']} | "
+                   f"{'MET' if check['all'] else 'not met'} |")
+    return "\n".join(out)
+
+
 def headroom(datasets: list[str], repeats: int, seed: int, test_fraction: float) -> str:
     """Accuracy of the project's model fitted on the whole training pool, per dataset, over the
     protocol's splits (seed + r): the level a learning curve tends to, against which random's AULC
@@ -281,6 +305,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the full results (every curve) here")
     parser.add_argument("--markdown", type=Path, help="also write the printed tables here")
     parser.add_argument("--from-json", type=Path, help="reprint the tables of an earlier --json file; run nothing")
+    parser.add_argument("--blocks", type=int, metavar="N",
+                        help="with --from-json: the done-when check on each block of N consecutive repeats")
     parser.add_argument("--plot", help="comma-separated datasets: write their learning curves as PNG files")
     parser.add_argument("--plot-strategies", default="random,margin,margin_diverse,auto",
                         help="the strategies drawn in --plot")
@@ -301,8 +327,16 @@ def main(argv=None) -> int:
                              "'auto_rnd=auto:{\"arms\": [\"margin\", \"random\"]}'; name it in --strategies")
     args = parser.parse_args(argv)
 
+    if args.blocks and not args.from_json:
+        parser.error("--blocks reprints an earlier run: give it --from-json")
     if args.from_json:
         report = json.loads(args.from_json.read_text())
+        if args.blocks:
+            try:
+                print(blocks(report, args.blocks))
+            except ValueError as exc:
+                parser.error(str(exc))
+            return 0
         print(render(report))
         plot(report, args)
         return 0

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORTS = sorted((ROOT / "docs" / "suite").glob("*.json"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.al_suite import render  # noqa: E402
+from benchmarks.al_suite import blocks, render  # noqa: E402
 from benchmarks.datasets import ALL_DATASETS, DATASETS, HELD_OUT, describe, load  # noqa: E402
 
 
@@ -64,3 +64,14 @@ def test_the_suite_runs_end_to_end_and_judges_auto(tmp_path):
         ("iris", s) for s in ("random", "margin", "auto")}
     assert all([point[0] for point in r["curve"]] == [20, 30, 40, 50] for r in result["runs"])
     assert "| auto | " in completed.stdout and "auto: above random on" in completed.stdout
+
+
+def test_blocks_judge_each_run_of_consecutive_repeats_as_a_suite_of_its_own():
+    report = _report(ROOT / "docs" / "suite" / "al_suite-2026-12-02-repeats20.json")
+    table = blocks(report, 5).splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| 0-4", "| 5-9", "| 10-14", "| 15-19"]
+    # the first block is the 5-repeat run (seeds 0-4): the same verdict as that run's own report
+    first = _report(ROOT / "docs" / "suite" / "al_suite-2026-12-02.json")["done_when"]
+    assert f"| {first['auto_wins']} | {first['auto_gain'] * 100:+.2f} | {first['margin_gain'] * 100:+.2f} |" in table[2]
+    with pytest.raises(ValueError, match="two blocks"):
+        blocks(report, 11)
