@@ -6,6 +6,7 @@ import io
 import numpy as np
 from sqlalchemy import func, select
 
+from app.al.cold_start import COVER_REASON
 from app.db import session_scope
 from app.models import ModelVersion
 from tests.conftest import run_worker_until_idle
@@ -126,7 +127,10 @@ def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
     state = version.diagnostics["strategy_state"]
     assert state["history"][-1]["arm"] == "cover" and sum(state["pulls"].values()) == 0
     login(client, "admin")
-    assert "Strategy auto chose cover" in client.get(f"/projects/{pid}/dashboard").text
+    page = client.get(f"/projects/{pid}/dashboard").text
+    assert "Strategy auto chose cover" in page
+    assert "starts with a cover batch" not in page  # said once, in auto's own paragraph
+    assert api.get(f"/api/v1/projects/{pid}/stats").json()["model"]["cover_reason"] == COVER_REASON
     # once a model exists, auto's ranking (not the static coverage order) is served, and says cover
     batch = label(api, pid, oracle, BATCH)
     assert all(s["why"]["source"] == "ranking" for s in batch), [s["why"] for s in batch]
@@ -135,7 +139,8 @@ def test_with_labels_seen_once_the_worker_covers_the_pool_first(users, client):
     assert {s["id"] for s in batch} == set(state["pending"]["ids"]) | set(state["pending"]["random_ids"])
     assert {s["id"] for s in batch if s["why"]["strategy"] == "auto:cover"} == set(state["pending"]["ids"])
     # past the batch (no retrain yet) the ranking is the drawn arm's order, and `why` names that arm
-    assert choice["cover_ids"] == state["pending"]["ids"] and choice["ranked_by"] in state["arms"]
+    assert version.metrics["cover"]["ids"] == state["pending"]["ids"] and choice["ranked_by"] in state["arms"]
+    assert "cover_ids" not in choice  # one place for a cover batch's items, whatever the strategy
     after = api.get(f"/api/v1/projects/{pid}/next").json()
     assert after["id"] not in state["pending"]["ids"] + state["pending"]["random_ids"]
     assert after["why"]["strategy"] == f"auto:{choice['ranked_by']}", after["why"]

@@ -1,3 +1,5 @@
+import json
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -41,3 +43,42 @@ def test_the_test_database_is_at_head(database_url):
     with get_engine().connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_0008_moves_autos_cover_batch_to_where_every_strategy_keeps_it(tmp_path):
+    """A model version of auto written before 0008 kept its cover batch's items in its strategy
+    choice; after the upgrade they are in metrics["cover"], as for margin, and downgrading puts
+    them back."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/cover.db"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0007")
+    engine = create_engine(url)
+    old_cover = {"strategy_choice": {"arm": "cover", "reason": "Cold start: ...", "cover_ids": [5, 7]}}
+    old_arm = {"strategy_choice": {"arm": "margin", "reason": "margin was drawn", "cover_ids": None}}
+    margin = {"cover": {"ids": [1], "reason": "Cold start: ..."}}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (id, name, description, kind, labels, strategy, strategy_params, "
+                          "batch_size, annotations_per_item, holdout_fraction, created_at, next_train_at) VALUES "
+                          "(1, 'p', '', 'text', '[\"a\", \"b\"]', 'auto', '{}', 10, 1, 0.1, '2026-12-01', 10)"))
+        for vid, strategy, metrics in ((1, "auto:cover", old_cover), (2, "auto:margin", old_arm),
+                                       (3, "margin:cover", margin)):
+            conn.execute(text("INSERT INTO model_versions (id, project_id, version, created_at, n_labels, classes, "
+                              "metrics, strategy, train_seconds, score_seconds, n_ranked, artifact) VALUES "
+                              "(:id, 1, :id, '2026-12-01', 10, '[]', :m, :s, 0, 0, 0, x'')"),
+                         {"id": vid, "m": json.dumps(metrics), "s": strategy})
+
+    def metrics() -> dict:
+        with engine.connect() as conn:
+            return {vid: json.loads(m) for vid, m in conn.execute(text("SELECT id, metrics FROM model_versions"))}
+
+    command.upgrade(cfg, "head")
+    after = metrics()
+    assert after[1] == {"strategy_choice": {"arm": "cover", "reason": "Cold start: ..."},
+                        "cover": {"ids": [5, 7], "reason": "Cold start: ..."}}
+    assert after[2] == {"strategy_choice": {"arm": "margin", "reason": "margin was drawn"}}
+    assert after[3] == margin
+    command.downgrade(cfg, "0007")
+    assert metrics() == {1: old_cover, 2: old_arm, 3: margin}
+    engine.dispose()

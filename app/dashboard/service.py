@@ -196,7 +196,7 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
                  "strategy": current.strategy, "holdout": holdout,
                  "stability_kappa": (current.metrics or {}).get("stability_kappa"),
                  "strategy_choice": _strategy_choice(current),
-                 # other strategies than auto: whether this ranking starts with a cold-start cover batch
+                 # whether this ranking starts with a cold-start cover batch (any strategy, auto included)
                  "cover_reason": ((current.metrics or {}).get("cover") or {}).get("reason")}
         stored = session.scalar(select(ModelVersion.diagnostics).where(ModelVersion.id == current.id)) or {}
         diagnostics = {"uncertainty_histogram": stored.get("uncertainty_histogram")}

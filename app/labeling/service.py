@@ -109,7 +109,7 @@ def _ranked_by(model: ModelVersion, item_id: int) -> str:
     base = model.strategy.split(":")[0]
     if item_id in choice.get("random_ids", ()):
         return f"{base}:random share"
-    cover_ids = (metrics.get("cover") or {}).get("ids") or choice.get("cover_ids")
+    cover_ids = (metrics.get("cover") or {}).get("ids")
     if cover_ids and item_id not in cover_ids:
         return f"{base}:{choice['ranked_by']}" if choice.get("ranked_by") else base
     return model.strategy

@@ -162,6 +162,8 @@ def train_and_rank(project_id: int) -> TrainingResult:
         if stateful:
             state, choice = strategy.state_, strategy.explanation_
             strategy_label = f"{strategy_name}:{choice['arm']}"  # what served items' `why` shows
+            if choice.get("cover_ids") is not None:  # auto's bandit drew its cover batch
+                cover = {"ids": choice["cover_ids"], "reason": COVER_REASON}
         elif strategy_name != "random":  # (auto, the stateful one, covers inside its bandit)
             # too few examples of some label for its uncertainty to mean much: TypiClust's batch first
             order, cover_rows = cover_first(order, X_pool, X_train, y, project_labels, batch_size,
@@ -181,8 +183,10 @@ def train_and_rank(project_id: int) -> TrainingResult:
     if choice is not None:  # small: read on every /next to mark the random share in `why`
         metrics["strategy_choice"] = {key: choice[key] for key in (
             "arm", "probability", "probabilities", "mean_reward", "random_share", "random_ids", "step", "reason",
-            "ranked_by", "cover_ids")}
-    if cover is not None:  # the dashboard says the ranking starts with a cover batch, and why
+            "ranked_by")}
+    # one place for every strategy, auto's too: the cover batch's items (so `why` says `:cover` for
+    # them only) and the reason the dashboard gives for it
+    if cover is not None:
         metrics["cover"] = cover
     if stateful:
         dashboard = {**(dashboard or {}), "strategy_state": state}
