@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from app.al.cold_start import coverage_order, still_covering, typical_uncovered
+from app.al.cold_start import cover_first, coverage_order
 from app.al.models import TABULAR, TEXT, build_classifier, build_featurizer
 from app.al.strategies import STRATEGIES, get_strategy
 
@@ -177,12 +177,16 @@ def run_strategy(strategy_name: str, params: dict, *, X_train, y_train, X_test, 
             utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab, ids_pool=pool_rows, ids_labeled=labeled)
             chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
             state = json.loads(json.dumps(strategy.state_))  # stored as JSON between steps, as the worker does
-        elif covers and still_covering(labels, y_lab):
-            chosen = pool_rows[typical_uncovered(X_pool, X_lab, room, random_state=seed + len(labeled))]
         else:
-            strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
-            utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)
-            chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
+            # the worker's rule (cover_first) on an empty order: the cover batch alone when one is due
+            cover_rows = cover_first(np.empty(0, dtype=np.int64), X_pool, X_lab, y_lab, labels, room,
+                                     random_state=seed + len(labeled))[1] if covers else None
+            if cover_rows is not None:
+                chosen = pool_rows[cover_rows]
+            else:
+                strategy = get_strategy(strategy_name, random_state=seed + len(labeled), **params)
+                utilities = strategy.utilities(classifier, X_pool, X_lab, y_lab)
+                chosen = pool_rows[strategy.select(utilities, room, X_pool, X_lab)]
         labeled.extend(int(i) for i in chosen)
         in_pool[chosen] = False
 
