@@ -223,8 +223,26 @@ def test_export_of_a_project_without_a_model_is_404(users):
     api = users.api(token)
     pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
     assert api.get(f"/api/v1/projects/{pid}/export/model.joblib").status_code == 404
-    assert api.get(f"/api/v1/projects/{pid}/export/items.csv").text == ""
     assert api.get(f"/api/v1/projects/{pid}/export/items.csv?slice=bogus").status_code == 422
+
+
+def test_exports_of_an_empty_slice_are_empty_files_with_their_header(users):
+    # a new project's dashboard shows the export buttons before anyone has labelled
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    text_pid = api.post("/api/v1/projects", json={"name": "T", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    table_pid = api.post("/api/v1/projects", json={"name": "R", "kind": "tabular", "labels": ["a", "b"]}).json()["id"]
+    api.post(f"/api/v1/projects/{table_pid}/items", files={"file": ("t.csv", "id,x1,x2\nr1,1,2\n", "text/csv")})
+    headers = {(text_pid, "items"): "id,text,label,holdout,n_annotations,adjudicated",
+               (table_pid, "items"): "id,x1,x2,label,holdout,n_annotations,adjudicated",
+               (text_pid, "annotations"): "item_id,label,skipped,annotator,created_at,updated_at,seconds_spent,"
+                                          "holdout,source,strategy,score,model_version"}
+    for (pid, kind), header in headers.items():
+        for slice_ in ("all", "active", "holdout"):
+            csv_file = api.get(f"/api/v1/projects/{pid}/export/{kind}.csv?slice={slice_}")
+            assert csv_file.status_code == 200 and csv_file.text.splitlines() == [header]
+            jsonl = api.get(f"/api/v1/projects/{pid}/export/{kind}.jsonl?slice={slice_}")
+            assert jsonl.status_code == 200 and jsonl.text == ""
 
 
 def test_item_list_pages_by_keyset_and_item_page_shows_answers(client, users):

@@ -31,6 +31,16 @@ def _slice_condition(slice_: str):
     return []
 
 
+ANNOTATION_COLUMNS = ["item_id", "label", "skipped", "annotator", "created_at", "updated_at", "seconds_spent",
+                      "holdout", "source", "strategy", "score", "model_version"]
+
+
+def item_columns(project: Project) -> list[str]:
+    """An item row's columns before its metadata: the header of an export with no rows yet."""
+    data = ["text"] if project.kind == "text" else list(project.feature_names or [])
+    return ["id", *data, "label", "holdout", "n_annotations", "adjudicated"]
+
+
 def item_rows(session: Session, project: Project, slice_: str = "all") -> Iterator[dict]:
     """One row per labelled item: id, the data as it was imported, its label and how it was reached."""
     stmt = (select(Item).where(Item.project_id == project.id, Item.final_label.is_not(None),
@@ -64,8 +74,9 @@ def annotation_rows(session: Session, project: Project, slice_: str = "all") -> 
                "model_version": annotation.model_version}
 
 
-def as_csv(rows: Iterator[dict]) -> Iterator[str]:
-    """CSV text in chunks; the header comes from the first row, later keys it lacks are dropped."""
+def as_csv(rows: Iterator[dict], columns: list[str]) -> Iterator[str]:
+    """CSV text in chunks; the header comes from the first row, later keys it lacks are dropped.
+    With no rows it is `columns` alone, so a script reading the file still finds its header."""
     buffer = io.StringIO()
     writer = None
     for n, row in enumerate(rows):
@@ -78,8 +89,7 @@ def as_csv(rows: Iterator[dict]) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     if writer is None:
-        yield ""
-        return
+        csv.writer(buffer).writerow(columns)
     yield buffer.getvalue()
 
 

@@ -79,12 +79,16 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         # closed (a PostgreSQL server-side cursor dies with its transaction), so the stream reads
         # through a session of its own, closed when the stream ends or the client goes away.
         with session_scope(write=False) as own:
-            rows = (export.item_rows if kind == "items" else export.annotation_rows)(
-                own, own.get(Project, project.id), slice_)
-            yield from (export.as_csv(rows) if fmt == "csv" else export.as_jsonl(rows))
+            own_project = own.get(Project, project.id)
+            if kind == "items":
+                rows, columns = export.item_rows(own, own_project, slice_), export.item_columns(own_project)
+            else:
+                rows, columns = export.annotation_rows(own, own_project, slice_), export.ANNOTATION_COLUMNS
+            yield from (export.as_csv(rows, columns) if fmt == "csv" else export.as_jsonl(rows))
 
     stream = chunks()
-    first = next(stream)  # run the query (and raise its errors) before the response starts
+    # run the query (and raise its errors) before the response starts; an empty slice is an empty file
+    first = next(stream, "")
 
     def body():
         yield first
