@@ -271,3 +271,27 @@ def test_item_list_pages_by_keyset_and_item_page_shows_answers(client, users):
     assert decided.status_code == 303
     assert "decided by a lead" in client.get(f"/projects/{pid}/items/{item['id']}").text
     assert client.get(f"/projects/{pid}/items?show=bogus").status_code == 422
+
+
+def test_csv_exports_defuse_spreadsheet_formulas_but_keep_numbers(users):
+    # item text, labels, metadata and usernames are untrusted; a spreadsheet would run "=..." as a formula
+    _, token = users.create("=boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "F", "kind": "text", "labels": ["=1+1", "b"]}).json()["id"]
+    pool = ('id,text,label,note\n'
+            '=2+5,"=HYPERLINK(""http://evil.example/"",""x"")",=1+1,@SUM(1)\n'
+            '-3.5,- a dash is fine to read,b,+1\n')
+    assert api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+                    files={"file": ("f.csv", pool, "text/csv")}).status_code == 201
+    items = list(csv.DictReader(io.StringIO(api.get(f"/api/v1/projects/{pid}/export/items.csv").text)))
+    by_text = {row["text"]: row for row in items}
+    first = by_text["'=HYPERLINK(\"http://evil.example/\",\"x\")"]
+    assert (first["id"], first["label"], first["note"]) == ("'=2+5", "'=1+1", "'@SUM(1)")
+    second = by_text["'- a dash is fine to read"]
+    assert (second["id"], second["note"]) == ("-3.5", "+1")  # plain numbers are not formulas
+    answers = list(csv.DictReader(io.StringIO(api.get(f"/api/v1/projects/{pid}/export/annotations.csv").text)))
+    assert {row["annotator"] for row in answers} == {"'=boss"}
+    assert {row["label"] for row in answers} == {"'=1+1", "b"}
+    # JSONL is data for programs, not spreadsheets: it stays as imported
+    jsonl = api.get(f"/api/v1/projects/{pid}/export/items.jsonl").text
+    assert '"id": "=2+5"' in jsonl

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -74,6 +75,19 @@ def annotation_rows(session: Session, project: Project, slice_: str = "all") -> 
                "model_version": annotation.model_version}
 
 
+# A spreadsheet runs a cell that starts like this as a formula (OWASP "CSV injection"): item text,
+# labels, metadata and usernames are untrusted, so such a cell gets a leading apostrophe, which
+# spreadsheets show as text. Plain numbers ("-3.5") are left alone: they are not formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def as_csv(rows: Iterator[dict], columns: list[str]) -> Iterator[str]:
     """CSV text in chunks; the header comes from the first row, later keys it lacks are dropped.
     With no rows it is `columns` alone, so a script reading the file still finds its header."""
@@ -82,14 +96,14 @@ def as_csv(rows: Iterator[dict], columns: list[str]) -> Iterator[str]:
     for n, row in enumerate(rows):
         if writer is None:
             writer = csv.DictWriter(buffer, fieldnames=list(row), extrasaction="ignore")
-            writer.writeheader()
-        writer.writerow(row)
+            writer.writerow({key: spreadsheet_safe(key) for key in writer.fieldnames})
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
         if n % 1000 == 999:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     if writer is None:
-        csv.writer(buffer).writerow(columns)
+        csv.writer(buffer).writerow([spreadsheet_safe(column) for column in columns])
     yield buffer.getvalue()
 
 
