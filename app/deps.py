@@ -18,11 +18,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.config import get_settings
 from app.db import get_engine, is_sqlite, read_session, session_scope, write_session
 from app.models import Project, Role, User, utcnow
 from app.projects.membership import is_member
 from app.security import csrf_tokens_match, new_csrf_token
-from app.users.service import live_token, touch_token
+from app.users.service import browser_session_user, live_token, touch_token
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -114,12 +115,12 @@ class LoginRequired(Exception):
     """The page needs a signed-in user; answered with a redirect to the login page."""
 
 
-def _load_user(user_id: int) -> User | None:
+def _signed_in_user(session_id: str) -> User | None:
     with read_session() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            return None
-        session.expunge(user)
+        user = browser_session_user(session, session_id=session_id,
+                                    max_age=timedelta(seconds=get_settings().session_max_age_seconds))
+        if user is not None:
+            session.expunge(user)
         return user
 
 
@@ -132,11 +133,11 @@ def csrf_token(request: Request) -> str:
 
 # ---- browser pages: signed session cookie --------------------------------------------------
 def page_user(request: Request) -> User:
-    user_id = request.session.get("uid")
-    user = _load_user(user_id) if isinstance(user_id, int) else None
-    if user is None or request.session.get("epoch") != user.session_epoch:
-        # Unknown, deactivated, or signed in before a password reset: sign in again.
-        request.session.pop("uid", None)
+    session_id = request.session.get("sid")
+    user = _signed_in_user(session_id) if isinstance(session_id, str) else None
+    if user is None:
+        # Never signed in, signed out, expired, deactivated, or signed in before a password reset.
+        request.session.pop("sid", None)
         raise LoginRequired()
     return user
 

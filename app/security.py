@@ -31,9 +31,14 @@ def new_api_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def hash_api_token(token: str) -> str:
-    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+def hash_random_secret(token: str) -> str:
+    """What is stored of an API token or a browser session id."""
+    # Both carry 256 random bits, so a fast hash is enough: nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def new_csrf_token() -> str:

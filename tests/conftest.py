@@ -56,7 +56,7 @@ def database_url(tmp_path_factory) -> str:
 TABLES_CHILD_FIRST = ["item_quality", "quality_reports", "label_reviews",
                       "ranking_entries", "coverage_entries", "leases", "annotations", "jobs", "simulations",
                       "project_members",
-                      "login_failures", "model_versions", "items",
+                      "login_failures", "browser_sessions", "model_versions", "items",
                       "projects", "api_tokens", "users"]
 
 

@@ -77,7 +77,7 @@ def test_demo_prints_the_three_logins_and_is_idempotent(cli):
 
 def test_create_user_prints_a_token_that_authenticates_on_the_api(cli):
     from app.models import ApiToken
-    from app.security import hash_api_token
+    from app.security import hash_random_secret
 
     result = cli.run("create-user", "bot", "--role", "admin", "--print-token",
                      env={"LABELLOOP_NEW_PASSWORD": "bot-password-123"})
@@ -89,7 +89,7 @@ def test_create_user_prints_a_token_that_authenticates_on_the_api(cli):
             stored = conn.execute(select(ApiToken.token_hash, ApiToken.prefix)).all()
     finally:
         engine.dispose()
-    assert (hash_api_token(token), token[:10]) in [tuple(row) for row in stored]
+    assert (hash_random_secret(token), token[:10]) in [tuple(row) for row in stored]
 
     # The app, in a process of its own configured by the same environment, accepts the token.
     check = textwrap.dedent("""

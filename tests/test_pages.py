@@ -209,11 +209,16 @@ def test_unknown_pages_are_friendly_404s(client, users):
     assert client.get("/nowhere").status_code == 404
 
 
-def test_logout_ends_the_session(client, users):
+def test_logout_ends_the_session_on_the_server_too(client, users):
     users.create("ann", "annotator")
     token = login(client, "ann")
+    copied = client.cookies.get("labelloop_session")  # say, left behind on a shared computer
     assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert client.get("/projects", follow_redirects=False).status_code == 303
+    client.cookies.set("labelloop_session", copied)
+    assert client.get("/projects", follow_redirects=False).status_code == 303
+    refused = client.post("/tokens", data={"name": "x", "csrf_token": token}, follow_redirects=False)
+    assert refused.status_code == 303 and "ll_" not in refused.text
 
 
 def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, users):

@@ -58,22 +58,28 @@ def test_a_deactivated_user_is_signed_out_and_their_token_stops(client, users):
     response = client.post(f"/admin/users/{ann_id}/active", data={"active": "false", "csrf_token": admin_csrf})
     assert response.status_code == 200 and "deactivated" in response.text
     assert api.get("/api/v1/me").status_code == 401
+    # coming back does not revive a token that may have leaked meanwhile
+    client.post(f"/admin/users/{ann_id}/active", data={"active": "true", "csrf_token": admin_csrf})
+    assert api.get("/api/v1/me").status_code == 401
 
 
-def test_a_password_reset_ends_existing_sessions(app, users):
+def test_a_password_reset_ends_existing_sessions_and_revokes_tokens(app, users):
     from fastapi.testclient import TestClient
 
     users.create("boss", "admin")
-    ann_id, _ = users.create("ann", "annotator")
+    ann_id, ann_token = users.create("ann", "annotator")
     with TestClient(app) as ann_browser, TestClient(app) as admin_browser:
         login(ann_browser, "ann")
         assert ann_browser.get("/projects", follow_redirects=False).status_code == 200
         admin_csrf = login(admin_browser, "boss")
         reset = admin_browser.post(f"/admin/users/{ann_id}/password",
                                    data={"password": "a-new-password", "csrf_token": admin_csrf})
-        assert reset.status_code == 200
+        assert reset.status_code == 200 and "tokens are revoked" in reset.text
         assert ann_browser.get("/projects", follow_redirects=False).status_code == 303
+        assert users.api(ann_token).get("/api/v1/me").status_code == 401
         login(ann_browser, "ann", "a-new-password")
+        assert ann_browser.get("/projects", follow_redirects=False).status_code == 200
+        assert admin_browser.get("/admin/users", follow_redirects=False).status_code == 200  # others stay in
 
 
 def test_tokens_are_created_once_listed_by_prefix_and_revocable(client, users):

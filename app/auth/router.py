@@ -1,5 +1,6 @@
 """Signing in and out of the browser pages."""
 
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -7,10 +8,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.auth import throttle
+from app.config import get_settings
 from app.deps import SessionDep, UnitOfWorkRoute, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
-from app.users.service import authenticate
+from app.users.service import authenticate, end_browser_session, start_browser_session
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -49,18 +51,20 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
                                               "username": username}, status_code=401)
     throttle.forget_failures(session, username=name, address=address)
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    request.session["uid"] = user.id
-    request.session["epoch"] = user.session_epoch
+    request.session["sid"] = start_browser_session(
+        session, user=user, max_age=timedelta(seconds=get_settings().session_max_age_seconds))
     request.session["csrf"] = new_csrf_token()
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect), Depends(page_user)])
-def logout(request: Request):
+def logout(request: Request, session: SessionDep):
+    # on the server too: a copy of the cookie must not keep working after signing out
+    end_browser_session(session, session_id=request.session["sid"])
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 @router.get("/")
 def home(request: Request):
-    return RedirectResponse("/projects" if request.session.get("uid") else "/login", status_code=303)
+    return RedirectResponse("/projects" if request.session.get("sid") else "/login", status_code=303)

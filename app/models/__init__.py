@@ -2,6 +2,7 @@
 
 from app.models._common import utcnow
 from app.models.annotation import Annotation, ServeSource
+from app.models.browser_session import BrowserSession
 from app.models.coverage import CoverageEntry
 from app.models.item import Item, ItemState
 from app.models.job import Job, JobStatus
@@ -17,6 +18,7 @@ from app.models.user import ApiToken, Role, User
 __all__ = [
     "Annotation",
     "ApiToken",
+    "BrowserSession",
     "CoverageEntry",
     "Item",
     "ItemQuality",

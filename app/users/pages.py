@@ -60,7 +60,9 @@ def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, 
         return _users_page(request, session, user, errors=["You cannot deactivate yourself."], status_code=422)
     set_active(session, user=target, active=active)
     return _users_page(request, session, user,
-                       notice=f"{target.username} is {'active again' if active else 'deactivated'}.")
+                       notice=f"{target.username} is active again; they sign in anew and make new API tokens." if active
+                       else f"{target.username} is deactivated; their browser sessions have ended and their API "
+                            "tokens are revoked.")
 
 
 @router.post("/admin/users/{user_id}/password")
@@ -72,7 +74,8 @@ def reset_password_page(request: Request, user: AdminPageUser, session: SessionD
     except ValueError as exc:
         return _users_page(request, session, user, errors=[str(exc)], status_code=422)
     return _users_page(request, session, user,
-                       notice=f"New password set for {target.username}; their browser sessions have ended.")
+                       notice=f"New password set for {target.username}; their browser sessions have ended and "
+                              "their API tokens are revoked.")
 
 
 @router.get("/tokens")

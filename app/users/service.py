@@ -1,10 +1,19 @@
 """Users and their API tokens."""
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, Role, User, utcnow
-from app.security import DUMMY_PASSWORD_HASH, hash_api_token, hash_password, new_api_token, verify_password
+from app.models import ApiToken, BrowserSession, Role, User, utcnow
+from app.security import (
+    DUMMY_PASSWORD_HASH,
+    hash_password,
+    hash_random_secret,
+    new_api_token,
+    new_session_id,
+    verify_password,
+)
 
 
 class UserExists(ValueError):
@@ -42,7 +51,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
 def issue_api_token(session: Session, *, user: User, name: str = "token") -> str:
     """Create a token for `user` and return it in clear; only its hash is kept."""
     token = new_api_token()
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_api_token(token), prefix=token[:10]))
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_random_secret(token), prefix=token[:10]))
     session.flush()
     return token
 
@@ -50,7 +59,7 @@ def issue_api_token(session: Session, *, user: User, name: str = "token") -> str
 def live_token(session: Session, *, token: str) -> ApiToken | None:
     """The token row, if the token is known, not revoked, and its user is active."""
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(ApiToken.token_hash == hash_random_secret(token), ApiToken.revoked_at.is_(None))
     )
     if row is None or not row.user.is_active:
         return None
@@ -67,19 +76,51 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
+def start_browser_session(session: Session, *, user: User, max_age: timedelta) -> str:
+    """A new signed-in browser for `user`; returns the id its cookie carries. Sessions of this user
+    older than `max_age` (whose cookies have expired anyway) are cleared out on the way."""
+    session.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id,
+                                                 BrowserSession.created_at < utcnow() - max_age))
+    session_id = new_session_id()
+    session.add(BrowserSession(id_hash=hash_random_secret(session_id), user_id=user.id))
+    session.flush()
+    return session_id
+
+
+def browser_session_user(session: Session, *, session_id: str, max_age: timedelta) -> User | None:
+    """The active user signed in with this session id, if the session has not ended or expired."""
+    return session.scalar(select(User).join(BrowserSession, BrowserSession.user_id == User.id).where(
+        BrowserSession.id_hash == hash_random_secret(session_id), BrowserSession.created_at >= utcnow() - max_age,
+        User.is_active.is_(True)))
+
+
+def end_browser_session(session: Session, *, session_id: str) -> None:
+    session.execute(delete(BrowserSession).where(BrowserSession.id_hash == hash_random_secret(session_id)))
+
+
+def _end_everything_of(session: Session, user: User) -> None:
+    """Sign `user` out everywhere: browser sessions end and API tokens are revoked, so a cookie or
+    token copied before a password reset or deactivation does not outlive it."""
+    session.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id))
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = utcnow()
+
+
 def set_active(session: Session, *, user: User, active: bool) -> None:
-    """Deactivate (or reactivate) a user: a deactivated user's sessions and tokens stop working at once."""
+    """Deactivate (or reactivate) a user. Deactivating ends their sessions and revokes their tokens at
+    once; a reactivated user signs in again and makes new tokens."""
     if user.is_active != active:
         user.is_active = active
-        user.session_epoch += 1
+        if not active:
+            _end_everything_of(session, user)
 
 
 def reset_password(session: Session, *, user: User, password: str) -> None:
-    """Set a new password and end the user's browser sessions (API tokens are revoked separately)."""
+    """Set a new password, end the user's browser sessions and revoke their API tokens."""
     if len(password) < 8:
         raise ValueError("the password needs at least 8 characters")
     user.password_hash = hash_password(password)
-    user.session_epoch += 1
+    _end_everything_of(session, user)
 
 
 def tokens_of(session: Session, *, user_id: int) -> list[ApiToken]:
