@@ -39,9 +39,10 @@ def test_csv_with_bom_and_crlf_and_named_text_column():
     assert all(i.external_id is None for i in items)
 
 
-def test_broken_quoting_names_the_line():
+def test_broken_quoting_names_the_line_and_says_reading_stopped_there():
     errs = errors_of(b'text\n"fine"\n"broken " quote"\n')
     assert errs[0].startswith("line 3: broken CSV")
+    assert errs[1:] == ["the rest of the file could not be read past this; fix it and upload again"]
 
 
 def test_wrong_field_count_names_the_line():
@@ -54,9 +55,45 @@ def test_line_numbers_count_multiline_fields():
     assert errs == ["line 4: expected 2 fields, found 3"]
 
 
-def test_invalid_utf8_names_the_line():
-    errs = errors_of(b"text\nok\ncaf\xe9\n")
-    assert errs[0].startswith("line 3: not valid UTF-8")
+def test_invalid_utf8_names_every_bad_line_and_no_cap_it_did_not_reach():
+    errs = errors_of(b"id,text\n1,ok\n2,caf\xe9\n3,fine\n4,na\xefve\n")
+    assert errs == ["line 3: not valid UTF-8 (byte 0xe9 at position 6); save the file as UTF-8",
+                    "line 5: not valid UTF-8 (byte 0xef at position 5); save the file as UTF-8"]
+
+
+def test_a_utf16_file_gets_one_sentence_naming_its_encoding():
+    errs = errors_of("id,text\n1,caf\u00e9\n".encode("utf-16"))
+    assert errs == ["the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8",
+                    "the rest of the file could not be read past this; fix it and upload again"]
+
+
+@pytest.mark.parametrize("depth, message", [
+    (100_000, "line 2: the JSON is nested too deeply to read"),
+    (200, "line 2, column 'm': nested deeper than 32 levels"),
+])
+def test_deeply_nested_jsonl_is_refused_by_line(depth, message):
+    data = ('{"id": "a", "text": "x", "m": 1}\n{"id": "b", "text": "x", "m": ' + "[" * depth + "]" * depth + "}\n").encode()
+    assert errors_of(data, fmt="jsonl") == [message]
+    ok, _ = parse_text(('{"id": "c", "text": "x", "m": ' + "[" * 32 + "]" * 32 + "}\n").encode(), fmt="jsonl")
+    assert len(ok) == 1
+
+
+def test_a_parquet_file_that_expands_past_the_limit_is_refused_before_it_is_decoded():
+    # a few KB on disk: 3,000 rows of the same 1 MB text, dictionary-encoded and compressed
+    big = "a" * 1_000_000
+    table = pa.table({"id": [f"b{i}" for i in range(3000)], "text": pa.array([big] * 3000).dictionary_encode()})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    assert len(buffer.getvalue()) < 100_000
+    errs = errors_of(buffer.getvalue(), fmt="parquet", max_decoded_bytes=512 * 2**20)
+    assert errs == ["rows 1-1000: the file expands to more than 512 MB of data once decompressed, above the "
+                    "upload limit; split it into smaller files",
+                    "the rest of the file could not be read past this; fix it and upload again"]
+    small = pa.table({"id": ["s1", "s2"], "text": pa.array(["short", "short"]).dictionary_encode()})
+    buffer = io.BytesIO()
+    pq.write_table(small, buffer)
+    items, _ = parse_text(buffer.getvalue(), fmt="parquet", max_decoded_bytes=1000)
+    assert [i.payload["text"] for i in items] == ["short", "short"]
 
 
 def test_duplicate_ids_and_empty_text():
@@ -278,3 +315,15 @@ def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys
     assert "imported 2 items, 1 with a label from column 'label'" in capsys.readouterr().out
     assert main(["import", str(pid), str(pool), "--label-column", "label", "--user", "nobody"]) == 2
     assert _import_counts(pid)[:2] == (5, 2)
+
+
+def test_ids_already_in_the_project_are_named_in_file_order(users):
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    data = "id,text\n" + "".join(f"g{i},text {i}\n" for i in range(40))
+    assert api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", data, "text/csv")}).status_code == 201
+    again = api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", data, "text/csv")})
+    assert again.status_code == 422
+    assert again.json()["errors"] == ([f"line {i + 2}: id 'g{i}' is already in this project" for i in range(20)]
+                                      + ["and 20 more ids of this file are already in the project"])

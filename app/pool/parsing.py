@@ -15,6 +15,9 @@ from typing import Any, BinaryIO
 
 MAX_ERRORS = 20
 MAX_FIELD_BYTES = 10 * 1024 * 1024
+# Metadata nested deeper than this is refused: storing and showing it would recurse that deep.
+MAX_NESTING = 32
+PARQUET_BATCH_ROWS = 1_000
 csv.field_size_limit(MAX_FIELD_BYTES)
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -30,6 +33,10 @@ class UploadError(ValueError):
 
 class _TooManyErrors(Exception):
     pass
+
+
+class _CannotGoOn(Exception):
+    """The file cannot be read past the problem just recorded (a broken quote, the wrong encoding)."""
 
 
 @dataclass
@@ -81,9 +88,11 @@ class PoolParser:
         feature_columns: list[str] | None = None,
         label_column: str | None = None,
         labels: Iterable[str] | None = None,
+        max_decoded_bytes: int | None = None,
     ):
         """`label_column` names the column of pre-annotated labels; its values must be among `labels`
-        (the project's), and an empty cell leaves the item unlabelled."""
+        (the project's), and an empty cell leaves the item unlabelled. `max_decoded_bytes` bounds
+        what a compressed (Parquet) file may expand to, so a small file cannot fill memory and disk."""
         if label_column and labels is None:
             raise ValueError("a label column needs the project's labels to check its values against")
         self.fileobj = fileobj
@@ -101,6 +110,7 @@ class PoolParser:
         self.rows_read = 0
         self._seen_ids: dict[str, str] = {}
         self._auto_features = False
+        self.max_decoded_bytes = max_decoded_bytes
 
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
@@ -121,18 +131,24 @@ class PoolParser:
                             else "the file is empty")
         except _TooManyErrors:
             self.errors.append(f"stopped after {MAX_ERRORS} problems; fix these and upload again")
+        except _CannotGoOn:
+            self.errors.append("the rest of the file could not be read past this; fix it and upload again")
 
     # -- readers: yield (where, line number, record dict) -------------------------------------
     def _decoded_lines(self) -> Iterator[str]:
         for lineno, raw in enumerate(self.fileobj, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            elif lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                self._error("the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8")
+                raise _CannotGoOn
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self._error(f"line {lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
                             f"position {exc.start + 1}); save the file as UTF-8")
-                raise _TooManyErrors from None
+                # read on (nothing is imported now) so that every bad line is named, up to the limit
+                yield raw.decode("utf-8", errors="replace")
 
     def _csv_records(self) -> Iterator[tuple[str, int, dict]]:
         lines = self._decoded_lines()
@@ -157,7 +173,7 @@ class PoolParser:
                 break
             except csv.Error as exc:
                 self._error(f"line {start}: broken CSV ({exc}); check the quotes on this line")
-                raise _TooManyErrors from None  # the reader cannot resynchronise after this
+                raise _CannotGoOn from None  # the reader cannot resynchronise after this
             prev_end = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
@@ -174,6 +190,9 @@ class PoolParser:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
                 self._error(f"line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except RecursionError:
+                self._error(f"line {lineno}: the JSON is nested too deeply to read")
                 continue
             if not isinstance(record, dict):
                 self._error(f"line {lineno}: expected a JSON object, found {type(record).__name__}")
@@ -195,8 +214,16 @@ class PoolParser:
         if not self._check_header(header, "schema"):
             return
         self.columns = header
-        row_number = 0
-        for batch in pfile.iter_batches(batch_size=10_000):
+        row_number = decoded = 0
+        # Small batches, each measured before it becomes Python objects: Parquet's dictionary
+        # encoding and compression let a file of a few KB hold gigabytes of repeated text.
+        for batch in pfile.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            decoded += sum(_decoded_nbytes(column) for column in batch.columns)
+            if self.max_decoded_bytes is not None and decoded > self.max_decoded_bytes:
+                self._error(f"rows {row_number + 1}-{row_number + batch.num_rows}: the file expands to more than "
+                            f"{self.max_decoded_bytes // 2**20} MB of data once decompressed, above the upload "
+                            "limit; split it into smaller files")
+                raise _CannotGoOn
             for record in batch.to_pylist():
                 row_number += 1
                 yield f"row {row_number}", row_number, record
@@ -262,7 +289,11 @@ class PoolParser:
                 self._seen_ids[external_id] = where
         if self.kind == "text":
             text = record.get(plan.text_column)
-            if not isinstance(text, str) or not text.strip():
+            if isinstance(text, str) and len(text) > MAX_FIELD_BYTES:
+                self._error(f"{where}, column {plan.text_column!r}: the text is longer than "
+                            f"{MAX_FIELD_BYTES:,} characters")
+                payload = {}
+            elif not isinstance(text, str) or not text.strip():
                 self._error(f"{where}, column {plan.text_column!r}: the text is empty"
                             if text in (None, "") or isinstance(text, str)
                             else f"{where}, column {plan.text_column!r}: expected text, "
@@ -286,6 +317,13 @@ class PoolParser:
         if len(self.errors) > problems_before:
             return None
         meta = {c: record.get(c) for c in plan.meta_columns if record.get(c) not in (None, "")}
+        for column, value in meta.items():
+            if isinstance(value, str) and len(value) > MAX_FIELD_BYTES:
+                self._error(f"{where}, column {column!r}: longer than {MAX_FIELD_BYTES:,} characters")
+            elif isinstance(value, list | dict) and _nesting(value) > MAX_NESTING:
+                self._error(f"{where}, column {column!r}: nested deeper than {MAX_NESTING} levels")
+        if len(self.errors) > problems_before:
+            return None
         return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label)
 
     def _label(self, where: str, record: dict[str, Any]) -> str | None:
@@ -323,6 +361,32 @@ class PoolParser:
         self.errors.append(message)
         if len(self.errors) >= MAX_ERRORS:
             raise _TooManyErrors
+
+
+def _decoded_nbytes(column) -> int:
+    """Bytes an Arrow column takes once its dictionary encoding is undone (what Python will hold)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type) and (pa.types.is_string(column.type.value_type)
+                                                or pa.types.is_binary(column.type.value_type)
+                                                or pa.types.is_large_string(column.type.value_type)):
+        lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        return int(pc.sum(lengths).as_py() or 0) + 8 * len(column)
+    return column.nbytes
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and objects nest in a JSON value (without recursing, so any depth is safe)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, list | dict):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:  # deeper than the limit is all there is to know
+                stack.extend((child, depth + 1) for child in (current.values() if isinstance(current, dict)
+                                                               else current))
+    return deepest
 
 
 def _as_text(value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import BinaryIO
 from sqlalchemy import JSON, Boolean, DateTime, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.db import bulk_insert, dump_json, refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
@@ -88,7 +89,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         feature_columns = project.feature_names
     parser = PoolParser(fileobj, kind=project.kind, fmt=fmt, text_column=text_column,
                         id_column=id_column, feature_columns=feature_columns,
-                        label_column=label_column, labels=project.labels)
+                        label_column=label_column, labels=project.labels,
+                        max_decoded_bytes=get_settings().max_upload_bytes)
     existing_count = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
     rng = random.Random()
     # The holdout is a uniform random slice of the pool fixed at import: the items whose random key
@@ -218,4 +220,6 @@ def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int])
         known += session.scalars(select(Item.external_id).where(
             Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500]))).all()
     if known:
-        raise ImportRefused([f"line {lines[k]}: id {k!r} is already in this project" for k in known[:20]])
+        known.sort(key=lines.__getitem__)  # in file order, like every other problem
+        more = [f"and {len(known) - 20} more ids of this file are already in the project"] if len(known) > 20 else []
+        raise ImportRefused([f"line {lines[k]}: id {k!r} is already in this project" for k in known[:20]] + more)
