@@ -208,6 +208,22 @@ ApiLead = Annotated[User, Depends(_api_role(Role.admin, Role.lead))]
 ApiAdmin = Annotated[User, Depends(_api_role(Role.admin))]
 
 
+def is_admin_request(headers: dict[bytes, bytes], session_data: dict) -> bool:
+    """Whether a request comes from an active admin, by API token or browser session, judged from its
+    headers alone (before its body is read)."""
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    session_id = session_data.get("sid")
+    with read_session() as session:
+        if scheme.lower() == "bearer" and token.strip():
+            row = live_token(session, token=token.strip())
+            return row is not None and row.user.role == Role.admin
+        if isinstance(session_id, str):
+            user = browser_session_user(session, session_id=session_id,
+                                        max_age=timedelta(seconds=get_settings().session_max_age_seconds))
+            return user is not None and user.role == Role.admin
+    return False
+
+
 # ---- lookups that 404 ----------------------------------------------------------------------------
 def project_for(session: Session, user: User, project_id: int) -> Project:
     """The project if `user` may work on it. Others get the same 404 as for a missing project, so

@@ -1,12 +1,14 @@
 """create_app(): routers, static files, sessions and the error pages."""
 
 import logging
+import re
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -16,7 +18,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.dashboard.pages import api_router as dashboard_api_router
 from app.dashboard.pages import router as dashboard_router
-from app.deps import LoginRequired
+from app.deps import LoginRequired, is_admin_request
 from app.errors import DomainError
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
@@ -30,10 +32,17 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger(__name__)
 
 
-class BodySizeLimit:
-    """Refuse request bodies over the limit (413): uploads may be large, anything else is small.
+# The two routes that take a pool file; only an admin's request to them may be large.
+UPLOAD_ROUTES = re.compile(r"/projects/\d+/upload|/api/v1/projects/\d+/items")
 
-    A declared Content-Length is checked before reading; a chunked body is counted as it arrives.
+
+class BodySizeLimit:
+    """Refuse request bodies over the limit (413): an admin's upload may be large, anything else is small.
+
+    A declared Content-Length is checked before reading; a chunked body is counted as it arrives. The
+    caller is checked here, before the body is read, because a form is parsed (and its files spooled
+    to disk) before any route dependency runs: otherwise anyone could send the upload allowance to
+    any route. Needs the session decoded, so it runs inside SessionMiddleware.
     """
 
     def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int):
@@ -44,7 +53,9 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        is_upload = (scope["method"] == "POST" and UPLOAD_ROUTES.fullmatch(scope["path"]) is not None
+                     and headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+                     and await run_in_threadpool(is_admin_request, headers, scope.get("session") or {}))
         limit = self.max_upload_bytes if is_upload else self.max_body_bytes
         message = (f"The upload is larger than the limit of {limit // (1024 * 1024)} MB." if is_upload
                    else f"The request body is larger than the limit of {limit // 1024} KB.")
@@ -79,10 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="labelloop", version="0.1.0",
                   description="Active-learning labelling: a model in the loop that never makes annotators wait.")
-    app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(), session_cookie="labelloop_session",
-                       max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.https_only)
+    # the last added runs first: the session is decoded before BodySizeLimit looks at who is calling
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes,
                        max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(), session_cookie="labelloop_session",
+                       max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.https_only)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(auth_router)
     app.include_router(projects_router)

@@ -140,6 +140,26 @@ def test_upload_over_the_size_limit_is_413(monkeypatch, users, project):
     assert response.status_code == 413 and "larger than the limit" in response.json()["detail"]
 
 
+def test_only_an_admins_upload_gets_the_upload_allowance(client, users, project):
+    # a form is read (its files spooled to disk) before any route dependency runs, so the caller is
+    # judged from the headers first: anyone else may send no more than an ordinary body (1 MB)
+    admin, pid = project
+    big = b"text\n" + b"".join(b"row %d\n" % i for i in range(300_000))  # about 2.4 MB
+    assert len(big) > 2 * 1024 * 1024
+    files = {"file": ("big.csv", big, "text/csv")}
+    anonymous = client.post("/login", files=files, data={"username": "x", "password": "y"})
+    assert anonymous.status_code == 413
+    assert client.post(f"/projects/{pid}/upload", files=files).status_code == 413
+    lead = users.api(users.create("lead", "lead")[1])
+    assert lead.post(f"/api/v1/projects/{pid}/items", files=files).status_code == 413
+    assert users.api("ll_not-a-token").post(f"/api/v1/projects/{pid}/items", files=files).status_code == 413
+    assert admin.post(f"/api/v1/projects/{pid}/items", files=files).status_code == 201
+    csrf = login(client, "boss")
+    page = client.post(f"/projects/{pid}/upload", files={"file": ("again.csv", big.replace(b"row", b"line"),
+                                                                 "text/csv")}, data={"csrf_token": csrf})
+    assert page.status_code == 200 and "300,000" in page.text
+
+
 def _login_cookie(app, base_url: str) -> str:
     """The Set-Cookie header of a successful sign-in on this app."""
     from fastapi.testclient import TestClient
