@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.models import Annotation, Lease, utcnow
+from app.models import Annotation, Item, Lease, utcnow
 
 
 def setup_project(users, n_items=5, **project):
@@ -51,10 +51,17 @@ def test_an_expired_lease_returns_the_item_to_the_queue(users):
     with session_scope() as session:
         session.execute(update(Lease).values(expires_at=utcnow() - timedelta(minutes=1)))
     assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
-    # a's late answer on the item b now holds is refused with a reason, and nothing is recorded for a
-    late = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
-    assert late.status_code == 409 and "another annotator" in late.json()["detail"]
+    # a's late answer on the item b now holds is kept (UX.md: a lease expiring never loses a label),
+    # and so is b's, given on the card b was served: the item gets one opinion more than asked for
+    assert a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
     assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"}).status_code == 201
+    with session_scope() as session:
+        stored = session.get(Item, item["id"])
+        assert (stored.n_annotations, stored.state) == (2, "done")
+    # someone never served the item cannot add to it
+    c = annotator(users, "c", pid)
+    refused = c.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
+    assert refused.status_code == 409 and "all the annotations it needs" in refused.json()["detail"]
 
 
 def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):

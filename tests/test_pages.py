@@ -3,7 +3,10 @@
 import re
 
 import pytest
+from sqlalchemy import select
 
+from app.db import session_scope
+from app.models import Annotation
 from tests.data import rotten_tomatoes, to_csv
 
 
@@ -167,6 +170,53 @@ def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session)
     undo = client.post(f"/projects/{pid}/undo", headers={"HX-Request": "true", "X-CSRF-Token": token})
     assert f'data-item="{first}"' in undo.text and "taken back" in undo.text
     assert re.search(r'id="mine-total">0<', undo.text)
+
+
+def test_a_card_left_open_in_another_tab_does_not_overwrite_the_answer(labelling_session):
+    client, pid, token = labelling_session
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    first = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    assert client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx).status_code == 200
+    stale = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad"}, headers=htmx)
+    assert stale.status_code == 200 and "already answered as &#39;good&#39;" in stale.text
+    assert "Your last answers" in stale.text
+    again = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx)
+    assert "already" not in again.text  # a double submit of the same answer is no conflict
+    skipped = client.post(f"/projects/{pid}/items/{first}/skip", headers=htmx)
+    assert "already answered as &#39;good&#39;" in skipped.text
+    with session_scope() as session:
+        labels = session.scalars(select(Annotation.label).where(Annotation.item_id == int(first))).all()
+    assert labels == ["good"]
+
+
+def test_an_answer_under_your_last_answers_can_be_changed(labelling_session):
+    client, pid, token = labelling_session
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    first = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    after_first = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx).text
+    second = re.search(r'data-item="(\d+)"', after_first).group(1)
+    after_second = client.post(f"/projects/{pid}/items/{second}/label", data={"label": "bad"}, headers=htmx).text
+    assert f'hx-post="/projects/{pid}/items/{first}/change"' in after_second  # the older answer, not only the last
+    back = client.post(f"/projects/{pid}/items/{first}/change", headers=htmx)
+    assert f'data-item="{first}"' in back.text and "taken back" in back.text
+    client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad"}, headers=htmx)
+    with session_scope() as session:
+        answers = dict(session.execute(select(Annotation.item_id, Annotation.label).where(
+            Annotation.item_id.in_([int(first), int(second)]))).all())
+    assert answers == {int(first): "bad", int(second): "bad"}
+    nothing = client.post(f"/projects/{pid}/items/999999/change", headers=htmx)
+    assert "no longer yours to change" in nothing.text
+
+
+def test_the_last_card_says_skipped_items_wait_and_how_to_reach_them(labelling_session):
+    client, pid, token = labelling_session
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    page = client.get(f"/projects/{pid}/label").text
+    for _ in range(3):
+        item = re.search(r'data-item="(\d+)"', page).group(1)
+        page = client.post(f"/projects/{pid}/items/{item}/skip", headers=htmx).text
+    assert "Nothing left for you here" in page and "You skipped 3 items that no one has finished yet" in page
+    assert "Every item in this project has been answered" not in page
 
 
 def test_htmx_post_without_csrf_is_refused(labelling_session):

@@ -72,7 +72,8 @@ def test_a_utf16_file_gets_one_sentence_naming_its_encoding():
     (200, "line 2, column 'm': nested deeper than 32 levels"),
 ])
 def test_deeply_nested_jsonl_is_refused_by_line(depth, message):
-    data = ('{"id": "a", "text": "x", "m": 1}\n{"id": "b", "text": "x", "m": ' + "[" * depth + "]" * depth + "}\n").encode()
+    deep = "[" * depth + "]" * depth
+    data = ('{"id": "a", "text": "x", "m": 1}\n{"id": "b", "text": "x", "m": ' + deep + "}\n").encode()
     assert errors_of(data, fmt="jsonl") == [message]
     ok, _ = parse_text(('{"id": "c", "text": "x", "m": ' + "[" * 32 + "]" * 32 + "}\n").encode(), fmt="jsonl")
     assert len(ok) == 1

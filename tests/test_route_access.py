@@ -34,6 +34,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/projects/{project_id}/label"): SIGNED_IN,
     ("POST", "/projects/{project_id}/items/{item_id}/label"): SIGNED_IN,
     ("POST", "/projects/{project_id}/items/{item_id}/skip"): SIGNED_IN,
+    ("POST", "/projects/{project_id}/items/{item_id}/change"): SIGNED_IN,
     ("POST", "/projects/{project_id}/undo"): SIGNED_IN,
     ("GET", "/admin/users"): {ADMIN},
     ("POST", "/admin/users"): {ADMIN},

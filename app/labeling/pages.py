@@ -25,6 +25,7 @@ def _work(request: Request, session, project: Project, user: User, *, served=Non
         "progress": service.progress(session, project=project, user=user),
         "recent": service.recent_answers(session, project=project, user=user),
         "notice": notice,
+        "skipped_open": service.skipped_open(session, project=project, user=user) if served is None else 0,
     }
     block = "work" if is_htmx(request) else None
     return render(request, "label.html", context, block=block, user=user, status_code=status_code)
@@ -47,7 +48,7 @@ def submit_label(request: Request, user: PageUser, project: ProjectDep, session:
     if item is None:
         return _work(request, session, project, user, notice="That item no longer exists; here is the next one.")
     try:
-        service.annotate(session, project=project, item=item, user=user, label=label)
+        service.annotate(session, project=project, item=item, user=user, label=label, change=False)
     except DomainError as exc:
         # The answer could not be kept (lease lost, unknown label): say so and carry on.
         return _work(request, session, project, user, notice=exc.message)
@@ -59,10 +60,21 @@ def skip_item(request: Request, user: PageUser, project: ProjectDep, session: Se
     item = _item(session, project, item_id)
     if item is not None:
         try:
-            service.skip(session, project=project, item=item, user=user)
+            service.skip(session, project=project, item=item, user=user, change=False)
         except DomainError as exc:
             return _work(request, session, project, user, notice=exc.message)
     return _work(request, session, project, user)
+
+
+@router.post("/projects/{project_id}/items/{item_id}/change")
+def change_answer(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId):
+    """An answer picked under Your last answers comes back as the card, to be answered again."""
+    item = _item(session, project, item_id)
+    served = service.take_back(session, project=project, user=user, item=item) if item is not None else None
+    if served is None:
+        return _work(request, session, project, user, notice="That answer is no longer yours to change.")
+    return _work(request, session, project, user, served=served,
+                 notice="Your answer on this item was taken back; answer it again.")
 
 
 @router.post("/projects/{project_id}/undo")

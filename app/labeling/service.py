@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -189,9 +189,8 @@ def _first_in_shuffle_order(session: Session, conditions: list) -> Item | None:
 
 
 def _hold(session: Session, *, project: Project, item: Item, user: User, why: Why, now: datetime) -> Lease:
-    """Lease `item` to `user` (refreshing a lease they had) and drop others' expired leases on it."""
-    session.execute(delete(Lease).where(Lease.item_id == item.id, Lease.user_id != user.id,
-                                        Lease.expires_at <= now))
+    """Lease `item` to `user` (refreshing a lease they had). Others' expired leases on it stay until
+    the worker clears them an hour later: an answer sent on such a card is still kept (`_record`)."""
     lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
     if lease is None:
         lease = Lease(project_id=project.id, item_id=item.id, user_id=user.id)
@@ -255,28 +254,35 @@ def refresh_item(session: Session, *, project: Project, item: Item) -> None:
 
 
 def _record(session: Session, *, project: Project, item: Item, user: User, label: str | None,
-            seconds_spent: float | None, now: datetime) -> tuple[Annotation, bool]:
-    """Save one answer (a label, or a skip when label is None). Returns (annotation, created)."""
+            seconds_spent: float | None, now: datetime, change: bool) -> tuple[Annotation, bool]:
+    """Save one answer (a label, or a skip when label is None). Returns (annotation, created).
+    Another answer on an item the user already answered replaces it only with `change`."""
     item = _locked_item(session, project, item.id)
     mine = session.scalar(select(Annotation).where(Annotation.item_id == item.id,
                                                    Annotation.user_id == user.id))
     if mine is not None:
         if mine.label == label and mine.skipped == (label is None):
             return mine, False  # the same answer again: a double submit, nothing to change
+        if not change:  # a card left open in another tab: the answer given first stands
+            given = "skipped" if mine.skipped else f"answered as {mine.label!r}"
+            raise Conflict(f"you had already {given} #{item.external_id} (in another tab?), and that stands; "
+                           "to change it, pick it under Your last answers")
         mine.label, mine.skipped, mine.updated_at = label, label is None, now
         refresh_item(session, project=project, item=item)
         maybe_queue_training(session, project=project)
         return mine, False
 
+    # Served to this user (its lease live or expired): the card was on their screen, so the answer is
+    # kept even when the item has meanwhile been served to, or answered by, someone else; it is then
+    # one opinion more than asked for. Only an answer to an item never served to them can be refused.
     lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
-    holding = lease is not None and lease.expires_at > now
-    if item.state == ItemState.done:
-        raise Conflict("this item already has all the annotations it needs; take the next one")
-    others = session.scalar(select(func.count()).select_from(Lease).where(
-        Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
-    if not holding and item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0):
-        raise Conflict("this item is being labelled by another annotator (your lease on it expired); "
-                       "take the next one")
+    if lease is None:
+        if item.state == ItemState.done:
+            raise Conflict("this item already has all the annotations it needs; take the next one")
+        others = session.scalar(select(func.count()).select_from(Lease).where(
+            Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
+        if item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0):
+            raise Conflict("this item is being labelled by another annotator; take the next one")
     if seconds_spent is None and lease is not None:
         seconds_spent = (now - lease.served_at).total_seconds()
     if seconds_spent is not None:
@@ -297,20 +303,22 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
 
 
 def annotate(session: Session, *, project: Project, item: Item, user: User, label: str,
-             seconds_spent: float | None = None, now: datetime | None = None) -> tuple[Annotation, bool]:
-    """Record `label` for `item` by `user`; repeating the same submit changes nothing."""
+             seconds_spent: float | None = None, now: datetime | None = None,
+             change: bool = True) -> tuple[Annotation, bool]:
+    """Record `label` for `item` by `user`; repeating the same submit changes nothing, another label
+    replaces theirs (with `change`; the card refuses it: see `_record`)."""
     if label not in project.labels:
         raise InvalidInput(f"{label!r} is not a label of this project; use one of "
                            + ", ".join(map(repr, project.labels)))
     return _record(session, project=project, item=item, user=user, label=label,
-                   seconds_spent=seconds_spent, now=now or utcnow())
+                   seconds_spent=seconds_spent, now=now or utcnow(), change=change)
 
 
 def skip(session: Session, *, project: Project, item: Item, user: User,
-         now: datetime | None = None) -> tuple[Annotation, bool]:
+         now: datetime | None = None, change: bool = True) -> tuple[Annotation, bool]:
     """Record that `user` passed on `item`: it is not served to them again, others still get it."""
     return _record(session, project=project, item=item, user=user, label=None,
-                   seconds_spent=None, now=now or utcnow())
+                   seconds_spent=None, now=now or utcnow(), change=change)
 
 
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
@@ -321,11 +329,23 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
         Annotation.user_id == user.id, Annotation.project_id == project.id,
         Annotation.source != ServeSource.imported)
         .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
-    if last is None:
-        return None
-    item = _locked_item(session, project, last.item_id)
-    why = Why(last.source, last.strategy, last.score, last.model_version)
-    session.delete(last)
+    return None if last is None else _take_back(session, project=project, user=user, answer=last, now=now)
+
+
+def take_back(session: Session, *, project: Project, user: User, item: Item,
+              now: datetime | None = None) -> Served | None:
+    """Take back the user's answer on `item` (picked under Your last answers) to give it again: the
+    item comes back to them, leased. None if they have no answer on it from a card."""
+    mine = session.scalar(select(Annotation).where(
+        Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
+    return None if mine is None else _take_back(session, project=project, user=user, answer=mine,
+                                                now=now or utcnow())
+
+
+def _take_back(session: Session, *, project: Project, user: User, answer: Annotation, now: datetime) -> Served:
+    item = _locked_item(session, project, answer.item_id)
+    why = Why(answer.source, answer.strategy, answer.score, answer.model_version)
+    session.delete(answer)
     session.flush()
     refresh_item(session, project=project, item=item)
     return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
@@ -365,3 +385,10 @@ def progress(session: Session, *, project: Project, user: User, now: datetime | 
         project_remaining=remaining,
         project_total=done + remaining,
     )
+
+
+def skipped_open(session: Session, *, project: Project, user: User) -> int:
+    """Items this user skipped that still wait for answers (said on the card when nothing is left)."""
+    return session.scalar(select(func.count()).select_from(Annotation).join(Item, Item.id == Annotation.item_id)
+                          .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
+                                 Annotation.skipped.is_(True), Item.state == ItemState.open)) or 0
