@@ -152,6 +152,9 @@ async def csrf_protect(request: Request) -> None:
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             given = (await request.form()).get("csrf_token")
     if not csrf_tokens_match(request.session.get("csrf"), given if isinstance(given, str) else None):
+        if "sid" not in request.session and request.url.path != "/login":
+            # no token because no session: signed out (in another tab) or expired, not a forged form
+            raise LoginRequired()
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "This form has expired or did not come from labelloop. Reload the page and try again.")
 

@@ -3,6 +3,7 @@
 import logging
 import re
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -108,7 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):
-        target = f"/login?next={request.url.path}"
+        # Back, once signed in, to the page the user was on: for an htmx post (an answer on the label
+        # page) that is the page htmx names, not the post's own URL, which has no page to show.
+        page = urlsplit(request.headers.get("hx-current-url", "")).path if is_htmx(request) else ""
+        target = f"/login?next={quote(page or request.url.path, safe='/')}"
+        if request.method not in ("GET", "HEAD"):
+            target += "&ended=1"
         if is_htmx(request):  # htmx would swap the login page into a fragment; send the browser there instead
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)

@@ -219,6 +219,24 @@ def test_the_last_card_says_skipped_items_wait_and_how_to_reach_them(labelling_s
     assert "Every item in this project has been answered" not in page
 
 
+def test_an_answer_after_the_session_ended_leads_back_to_the_label_page(labelling_session):
+    client, pid, token = labelling_session
+    item = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    client.cookies.clear()  # signed out in another tab, or the cookie expired
+    answer = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                         headers={"HX-Request": "true", "X-CSRF-Token": token,
+                                  "HX-Current-URL": f"http://testserver/projects/{pid}/label"})
+    assert answer.status_code == 401  # not "this form did not come from labelloop"
+    target = answer.headers["HX-Redirect"]
+    assert target == f"/login?next=/projects/{pid}/label&ended=1"
+    assert "what you sent last was not saved" in client.get(target).text
+    csrf = csrf_of(client.get("/login").text)
+    back = client.post("/login", data={"username": "ann", "password": "password-123", "csrf_token": csrf,
+                                       "next": f"/projects/{pid}/label"}, follow_redirects=False)
+    assert back.headers["location"] == f"/projects/{pid}/label"
+    assert f'data-item="{item}"' in client.get(back.headers["location"]).text  # the same card, still theirs
+
+
 def test_htmx_post_without_csrf_is_refused(labelling_session):
     client, pid, _ = labelling_session
     page = client.get(f"/projects/{pid}/label")

@@ -28,8 +28,9 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None):
-    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+def login_page(request: Request, next: str | None = None, ended: bool = False):
+    # `ended`: the session ended under a form the user had just sent; say so, since it was not saved
+    return render(request, "login.html", {"next": _safe_next(next), "error": None, "ended": ended})
 
 
 @router.post("/login", dependencies=[Depends(csrf_protect)])
