@@ -3,10 +3,10 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.models import Annotation
+from app.models import Annotation, Item
 from tests.data import rotten_tomatoes, to_csv
 
 
@@ -300,3 +300,22 @@ def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, use
     ok = client.post("/projects/new", data={**base, "strategy_params": "{}", "batch_mode": "top_k"},
                      follow_redirects=False)
     assert ok.status_code == 303
+
+
+def test_the_project_page_counts_training_labels_as_the_dashboard_does(client, users):
+    # holdout labels are measured on, never trained on: the overview must not count them as training labels
+    _, token = users.create("boss", "admin")
+    admin = users.api(token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"],
+                                               "holdout_fraction": 0.5}).json()["id"]
+    pool = "id,text,label\n" + "".join(f"{i},text {i},{'ab'[i % 2]}\n" for i in range(40))
+    admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+               files={"file": ("p.csv", pool, "text/csv")})
+    with session_scope() as session:
+        training = session.scalar(select(func.count()).select_from(Item).where(
+            Item.project_id == pid, Item.is_holdout.is_(False), Item.final_label.is_not(None)))
+    assert 0 < training < 40
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}").text
+    assert re.search(r'<span class="value">(\d+)</span><span class="label">training labels', page).group(1) \
+        == str(training)

@@ -66,10 +66,8 @@ def project_counts(session: Session, *, project_ids: list[int]) -> dict[int, Pro
         result[pid].n_items += n
         if state == ItemState.done:
             result[pid].n_done += n
-    for pid, n in session.execute(
-            select(Item.project_id, func.count()).where(Item.project_id.in_(project_ids),
-                                                        Item.final_label.is_not(None))
-            .group_by(Item.project_id)):
+    # the counter training keeps (labelled items outside the holdout), as the dashboard shows it
+    for pid, n in session.execute(select(Project.id, Project.n_training_labels).where(Project.id.in_(project_ids))):
         result[pid].n_training_labels = n
     return result
 
