@@ -18,7 +18,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.config import get_settings
 from app.db import get_engine, is_sqlite, read_session, session_scope, write_session
 from app.models import Project, Role, User, utcnow
 from app.projects.membership import is_member
@@ -117,8 +116,7 @@ class LoginRequired(Exception):
 
 def _signed_in_user(session_id: str) -> User | None:
     with read_session() as session:
-        user = browser_session_user(session, session_id=session_id,
-                                    max_age=timedelta(seconds=get_settings().session_max_age_seconds))
+        user = browser_session_user(session, session_id=session_id)
         if user is not None:
             session.expunge(user)
         return user
@@ -221,8 +219,7 @@ def is_admin_request(headers: dict[bytes, bytes], session_data: dict) -> bool:
             row = live_token(session, token=token.strip())
             return row is not None and row.user.role == Role.admin
         if isinstance(session_id, str):
-            user = browser_session_user(session, session_id=session_id,
-                                        max_age=timedelta(seconds=get_settings().session_max_age_seconds))
+            user = browser_session_user(session, session_id=session_id)
             return user is not None and user.role == Role.admin
     return False
 

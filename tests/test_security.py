@@ -1,5 +1,7 @@
 """Roles and membership, sessions, login throttling, tokens, and body limits."""
 
+import re
+
 import pytest
 
 from tests.test_pages import csrf_of, login
@@ -80,6 +82,21 @@ def test_a_password_reset_ends_existing_sessions_and_revokes_tokens(app, users):
         login(ann_browser, "ann", "a-new-password")
         assert ann_browser.get("/projects", follow_redirects=False).status_code == 200
         assert admin_browser.get("/admin/users", follow_redirects=False).status_code == 200  # others stay in
+
+
+def test_an_admin_resetting_their_own_password_stays_signed_in_here_only(app, users):
+    from fastapi.testclient import TestClient
+
+    users.create("boss", "admin")
+    with TestClient(app) as here, TestClient(app) as elsewhere:
+        login(elsewhere, "boss")
+        csrf = login(here, "boss")
+        me = here.get("/admin/users").text
+        my_id = re.search(r'action="/admin/users/(\d+)/password"', me).group(1)
+        reset = here.post(f"/admin/users/{my_id}/password", data={"password": "a-new-password", "csrf_token": csrf})
+        assert reset.status_code == 200 and "Your new password is set" in reset.text
+        assert here.get("/admin/users", follow_redirects=False).status_code == 200
+        assert elsewhere.get("/admin/users", follow_redirects=False).status_code == 303
 
 
 def test_tokens_are_created_once_listed_by_prefix_and_revocable(client, users):

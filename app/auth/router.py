@@ -1,6 +1,5 @@
 """Signing in and out of the browser pages."""
 
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -8,7 +7,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.auth import throttle
-from app.config import get_settings
 from app.deps import SessionDep, UnitOfWorkRoute, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
@@ -52,8 +50,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
                                               "username": username}, status_code=401)
     throttle.forget_failures(session, username=name, address=address)
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    request.session["sid"] = start_browser_session(
-        session, user=user, max_age=timedelta(seconds=get_settings().session_max_age_seconds))
+    request.session["sid"] = start_browser_session(session, user=user)
     request.session["csrf"] = new_csrf_token()
     return RedirectResponse(_safe_next(next), status_code=303)
 

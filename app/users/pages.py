@@ -17,6 +17,7 @@ from app.users.service import (
     reset_password,
     revoke_token,
     set_active,
+    start_browser_session,
     tokens_of,
 )
 
@@ -73,6 +74,10 @@ def reset_password_page(request: Request, user: AdminPageUser, session: SessionD
         reset_password(session, user=target, password=password)
     except ValueError as exc:
         return _users_page(request, session, user, errors=[str(exc)], status_code=422)
+    if target.id == user.id:  # their own: this browser, which made the change, stays signed in
+        request.session["sid"] = start_browser_session(session, user=user)
+        return _users_page(request, session, user, notice="Your new password is set; your other browser sessions "
+                                                          "have ended and your API tokens are revoked.")
     return _users_page(request, session, user,
                        notice=f"New password set for {target.username}; their browser sessions have ended and "
                               "their API tokens are revoked.")

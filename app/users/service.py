@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.models import ApiToken, BrowserSession, Role, User, utcnow
 from app.security import (
     DUMMY_PASSWORD_HASH,
@@ -76,21 +77,26 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def start_browser_session(session: Session, *, user: User, max_age: timedelta) -> str:
+def _session_max_age() -> timedelta:
+    return timedelta(seconds=get_settings().session_max_age_seconds)  # the cookie's own lifetime
+
+
+def start_browser_session(session: Session, *, user: User) -> str:
     """A new signed-in browser for `user`; returns the id its cookie carries. Sessions of this user
-    older than `max_age` (whose cookies have expired anyway) are cleared out on the way."""
+    older than a cookie lives (expired anyway) are cleared out on the way."""
     session.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id,
-                                                 BrowserSession.created_at < utcnow() - max_age))
+                                                 BrowserSession.created_at < utcnow() - _session_max_age()))
     session_id = new_session_id()
     session.add(BrowserSession(id_hash=hash_random_secret(session_id), user_id=user.id))
     session.flush()
     return session_id
 
 
-def browser_session_user(session: Session, *, session_id: str, max_age: timedelta) -> User | None:
+def browser_session_user(session: Session, *, session_id: str) -> User | None:
     """The active user signed in with this session id, if the session has not ended or expired."""
     return session.scalar(select(User).join(BrowserSession, BrowserSession.user_id == User.id).where(
-        BrowserSession.id_hash == hash_random_secret(session_id), BrowserSession.created_at >= utcnow() - max_age,
+        BrowserSession.id_hash == hash_random_secret(session_id),
+        BrowserSession.created_at >= utcnow() - _session_max_age(),
         User.is_active.is_(True)))
 
 
