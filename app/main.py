@@ -139,6 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
+        in_path = [e for e in exc.errors() if e["loc"][:1] == ("path",)]
+        if in_path:  # a mistyped or made-up address (/projects/abc): nothing there, not a bad form
+            name = str(in_path[0]["loc"][-1]).removesuffix("_id")
+            message = f"There is no {name} {in_path[0].get('input')!r}."
+            if _wants_json(request):
+                return JSONResponse({"detail": message}, status_code=404)
+            return _error_page(request, 404, message)
         problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
         if _wants_json(request):
             return JSONResponse({"detail": "The request is not valid.", "errors": problems}, status_code=422)

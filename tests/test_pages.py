@@ -274,6 +274,10 @@ def test_unknown_pages_are_friendly_404s(client, users):
     login(client, "ann")
     response = client.get("/projects/999/label")
     assert response.status_code == 404 and "There is no project 999" in response.text
+    for address in ("/projects/abc/label", "/projects/99999999999999999999/label"):  # typed by hand
+        mistyped = client.get(address)
+        assert mistyped.status_code == 404 and "There is no project" in mistyped.text
+        assert "not valid" not in mistyped.text
     assert client.get("/nowhere").status_code == 404
 
 
