@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.pool.parsing import UploadError, parse_all
+from app.pool.parsing import UploadError, detect_format, parse_all
 
 
 def text_csv(body: str) -> bytes:
@@ -328,3 +328,27 @@ def test_ids_already_in_the_project_are_named_in_file_order(users):
     assert again.status_code == 422
     assert again.json()["errors"] == ([f"line {i + 2}: id 'g{i}' is already in this project" for i in range(20)]
                                       + ["and 20 more ids of this file are already in the project"])
+
+
+def test_tsv_txt_and_json_arrays_are_read_as_their_names_say():
+    tsv, _ = parse_all(b"id\ttext\nt1\thello tab\nt2\tworld, with comma\n", kind="text", fmt=detect_format("a.tsv"))
+    assert [(i.external_id, i.payload["text"]) for i in tsv] == [("t1", "hello tab"), ("t2", "world, with comma")]
+    txt, _ = parse_all(b"just a line of text\n\nanother, with a comma\r\n", kind="text", fmt=detect_format("a.txt"))
+    assert [(i.line, i.payload["text"]) for i in txt] == [(1, "just a line of text"), (3, "another, with a comma")]
+    array = b'[{"id": "x1", "text": "a", "score": 0.5},\n {"id": "x2", "text": "b"}]'
+    items, _ = parse_all(array, kind="text", fmt=detect_format("export.json"))
+    assert [(i.external_id, i.payload["text"], i.meta) for i in items] == [("x1", "a", {"score": 0.5}),
+                                                                           ("x2", "b", {})]
+    lines_named_json, _ = parse_all(b'{"id": "l1", "text": "a"}\n', kind="text", fmt="json")
+    assert [i.external_id for i in lines_named_json] == ["l1"]
+
+
+def test_broken_json_arrays_and_txt_for_tables_are_named():
+    assert errors_of(b'[{"id": "x1", "text": "a"}, 5]', fmt="json") == [
+        "item 2 of the array: expected a JSON object, found int"]
+    broken = errors_of(b'[{"id": "x1", "text": "a"}, {"id": "x2", "text": ]', fmt="json")
+    assert broken[0].startswith("item 2 of the array: invalid JSON")
+    assert errors_of(b'[{"id": "x1", "text": ""}, {"id": "x1", "text": "b"}]', fmt="json") == [
+        "item 1 of the array, column 'text': the text is empty",
+        "item 2 of the array, column 'id': id 'x1' already used on item 1 of the array"]
+    assert errors_of(b"1,2\n", kind="tabular", fmt="txt")[0].startswith("a .txt file holds one text per line")

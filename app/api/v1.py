@@ -78,7 +78,8 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
                      id_column: Annotated[str | None, Form(max_length=200)] = None,
                      feature_columns: Annotated[str | None, Form(max_length=20_000)] = None,
                      label_column: Annotated[str | None, Form(max_length=200)] = None):
-    """Import a CSV, JSONL or Parquet pool. All rows or none: a bad file answers 422 with every problem found.
+    """Import a pool: CSV, TSV, JSON Lines, a JSON array of objects, Parquet, or .txt (one text per line).
+    All rows or none: a bad file answers 422 with every problem found.
 
     `label_column` names a column of labels already given (an export's `label`, say): they become
     training labels recorded under the caller, with `why.source` "import"; empty cells stay unlabelled."""

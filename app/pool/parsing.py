@@ -20,7 +20,9 @@ MAX_NESTING = 32
 PARQUET_BATCH_ROWS = 1_000
 csv.field_size_limit(MAX_FIELD_BYTES)
 
-FORMATS = ("csv", "jsonl", "parquet")
+# tsv: CSV with tabs; txt: one text per line, no header (Prodigy's and Label Studio's plain text);
+# json: an array of objects (a Label Studio or generic JSON export), or JSON Lines under that name
+FORMATS = ("csv", "tsv", "txt", "jsonl", "json", "parquet")
 
 
 class UploadError(ValueError):
@@ -41,11 +43,12 @@ class _CannotGoOn(Exception):
 
 @dataclass
 class ParsedItem:
-    line: int
+    line: int  # the line, row or array item number
     external_id: str | None
     payload: dict
     meta: dict
     label: str | None = None  # from the label column, when one was chosen; None: unlabelled
+    where: str = ""  # how a message names its place: "line 3", "row 3", "item 3 of the array"
 
 
 @dataclass
@@ -62,16 +65,23 @@ class ColumnPlan:
 def detect_format(filename: str | None, declared: str | None = None) -> str:
     if declared:
         if declared not in FORMATS:
-            raise UploadError([f"unknown format {declared!r}: use csv, jsonl or parquet"])
+            raise UploadError([f"unknown format {declared!r}: use one of {', '.join(FORMATS)}"])
         return declared
     name = (filename or "").lower()
-    if name.endswith((".jsonl", ".ndjson", ".json")):
+    if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
+    if name.endswith(".json"):
+        return "json"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
-    if name.endswith((".csv", ".tsv", ".txt")) or not name:
+    if name.endswith(".tsv"):
+        return "tsv"
+    if name.endswith(".txt"):
+        return "txt"
+    if name.endswith(".csv") or not name:
         return "csv"
-    raise UploadError([f"cannot tell the format of {filename!r}: name it .csv, .jsonl or .parquet"])
+    raise UploadError([f"cannot tell the format of {filename!r}: name it .csv, .tsv, .txt, .jsonl, .json or "
+                       ".parquet"])
 
 
 class PoolParser:
@@ -115,7 +125,8 @@ class PoolParser:
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
         try:
-            records = {"csv": self._csv_records, "jsonl": self._jsonl_records,
+            records = {"csv": self._csv_records, "tsv": self._csv_records, "txt": self._txt_records,
+                       "jsonl": self._jsonl_records, "json": self._json_records,
                        "parquet": self._parquet_records}[self.fmt]()
             for where, line, record in records:
                 self.rows_read += 1
@@ -152,7 +163,7 @@ class PoolParser:
 
     def _csv_records(self) -> Iterator[tuple[str, int, dict]]:
         lines = self._decoded_lines()
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(lines, strict=True, delimiter="\t" if self.fmt == "tsv" else ",")
         try:
             header = next(reader, None)
         except csv.Error as exc:
@@ -181,6 +192,40 @@ class PoolParser:
                 self._error(f"line {start}: expected {len(header)} fields, found {len(row)}")
                 continue
             yield f"line {start}", start, dict(zip(header, row, strict=True))
+
+    def _txt_records(self) -> Iterator[tuple[str, int, dict]]:
+        if self.kind != "text":
+            self._error("a .txt file holds one text per line: it suits text projects; for rows of numbers "
+                        "upload CSV, JSON Lines or Parquet")
+            raise _CannotGoOn
+        self.columns = ["text"]
+        for lineno, line in enumerate(self._decoded_lines(), 1):
+            text = line.rstrip("\r\n")
+            if text.strip():
+                yield f"line {lineno}", lineno, {"text": text}
+
+    def _json_records(self) -> Iterator[tuple[str, int, dict]]:
+        """An array of objects, streamed one object at a time by ijson (the file may be large; its
+        items are named by their place in the array). JSON Lines under a .json name read as such."""
+        import ijson
+
+        head = self.fileobj.read(4096)
+        self.fileobj.seek(0)
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            yield from self._jsonl_records()
+            return
+        number = 0
+        try:
+            for number, record in enumerate(ijson.items(self.fileobj, "item", use_float=True), 1):
+                if not isinstance(record, dict):
+                    self._error(f"item {number} of the array: expected a JSON object, found {type(record).__name__}")
+                    continue
+                if not self.columns:
+                    self.columns = list(record)
+                yield f"item {number} of the array", number, record
+        except ijson.JSONError as exc:
+            self._error(f"item {number + 1} of the array: invalid JSON ({exc})")
+            raise _CannotGoOn from None
 
     def _jsonl_records(self) -> Iterator[tuple[str, int, dict]]:
         for lineno, text in enumerate(self._decoded_lines(), 1):
@@ -324,7 +369,7 @@ class PoolParser:
                 self._error(f"{where}, column {column!r}: nested deeper than {MAX_NESTING} levels")
         if len(self.errors) > problems_before:
             return None
-        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label)
+        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label, where=where)
 
     def _label(self, where: str, record: dict[str, Any]) -> str | None:
         """The row's label: None for an empty cell, else one of the project's labels (or an error)."""

@@ -157,7 +157,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "shuffle_key": shuffle_key,
             "is_holdout": is_holdout,
             "created_at": now,  # one value for the file (a default would call utcnow per row)
-            "_line": parsed.line,
+            "_line": (parsed.line, parsed.where),
         })
         batch_labels.append(label)
         if len(batch) >= INSERT_CHUNK:
@@ -212,8 +212,8 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
 
 
-def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int]) -> None:
-    """Ids already in the project make the whole upload fail, naming the lines (id -> line)."""
+def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:
+    """Ids already in the project make the whole upload fail, naming their places (id -> (line, where))."""
     known: list[str] = []
     ids = list(lines)
     for start in range(0, len(ids), 500):
@@ -222,4 +222,4 @@ def _refuse_known_ids(session: Session, project: Project, lines: dict[str, int])
     if known:
         known.sort(key=lines.__getitem__)  # in file order, like every other problem
         more = [f"and {len(known) - 20} more ids of this file are already in the project"] if len(known) > 20 else []
-        raise ImportRefused([f"line {lines[k]}: id {k!r} is already in this project" for k in known[:20]] + more)
+        raise ImportRefused([f"{lines[k][1]}: id {k!r} is already in this project" for k in known[:20]] + more)
