@@ -78,3 +78,21 @@ def test_a_job_that_keeps_losing_its_worker_gives_up(users):
     with session_scope(write=False) as session:
         job = session.scalars(select(Job).where(Job.kind == "train")).one()
         assert job.status == JobStatus.failed and "stopped responding 3 times" in job.error
+
+
+def test_a_pool_of_punctuation_and_emoji_trains_on_characters(users):
+    # no word of two letters anywhere: TF-IDF's word vocabulary would be empty and every job fail
+    _, token = users.create("admin", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"],
+                                             "batch_size": 2, "holdout_fraction": 0}).json()["id"]
+    texts = ["!!!", "?!", ":)", ":(", "\U0001F600", "\U0001F622", "...", "+1", "-1", "x"]
+    api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", ("text\n" + "\n".join(texts) + "\n").encode(),
+                                                              "text/csv")})
+    for label in ["a", "b", "a", "b"]:
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label})
+    run_worker_until_idle()
+    jobs = api.get(f"/api/v1/projects/{pid}/jobs").json()
+    assert jobs and all(j["status"] == "done" for j in jobs), jobs
+    assert api.get(f"/api/v1/projects/{pid}/next").json()["why"]["source"] == "ranking"

@@ -31,6 +31,20 @@ def build_featurizer(kind: str, n_items: int | None = None) -> BaseEstimator | T
     raise ValueError(f"unknown data kind {kind!r}")
 
 
+def fit_featurizer(kind: str, raw, n_items: int | None = None):
+    """The featurizer fitted on a pool, and the pool's features. A text pool without a single word of
+    two or more letters (emoji, punctuation, one-letter codes) leaves TF-IDF with no vocabulary; it
+    gets character n-grams instead, which every non-empty text has."""
+    featurizer = build_featurizer(kind, n_items)
+    try:
+        return featurizer, featurizer.fit_transform(raw)
+    except ValueError as exc:
+        if kind != TEXT or "empty vocabulary" not in str(exc):
+            raise
+    featurizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float64)
+    return featurizer, featurizer.fit_transform(raw)
+
+
 def build_classifier(kind: str, random_state: int | None = 0) -> LogisticRegression:
     """Unfitted classifier for the features of `kind`: L2 logistic regression for both kinds."""
     if kind not in (TEXT, TABULAR):

@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from app.al.cold_start import cover_first, coverage_order
-from app.al.models import TABULAR, TEXT, build_classifier, build_featurizer
+from app.al.models import TABULAR, TEXT, build_classifier, fit_featurizer
 from app.al.strategies import STRATEGIES, get_strategy
 
 
@@ -206,9 +206,7 @@ def simulate(dataset: Dataset, strategies: Sequence[str], *, config: SimulationC
         seed = config.seed + repeat
         rng = np.random.default_rng(seed)
         train_idx, test_idx = protocol_split(y, config.test_fraction, seed)
-        featurizer = build_featurizer(dataset.kind, n_items=len(train_idx))
-        raw_train = _take(dataset.X_raw, train_idx)
-        X_train = featurizer.fit_transform(raw_train)
+        featurizer, X_train = fit_featurizer(dataset.kind, _take(dataset.X_raw, train_idx), n_items=len(train_idx))
         X_test = featurizer.transform(_take(dataset.X_raw, test_idx))
         if hasattr(X_train, "tocsr"):
             X_train, X_test = X_train.tocsr(), X_test.tocsr()

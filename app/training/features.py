@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.al import build_featurizer
+from app.al.models import fit_featurizer
 from app.config import get_settings
 from app.models import Item, Project
 
@@ -148,8 +148,7 @@ def _read_pool(session: Session, project: Project) -> tuple[list[int], object]:
 
 def _compute(session: Session, project: Project, key: tuple) -> PoolFeatures:
     ids, raw = _read_pool(session, project)
-    featurizer = build_featurizer(project.kind, n_items=len(ids))
-    X = featurizer.fit_transform(raw)
+    featurizer, X = fit_featurizer(project.kind, raw, n_items=len(ids))
     if hasattr(featurizer, "stop_words_"):
         # Only kept for introspection, and it can dwarf the rest of a pickled pipeline.
         featurizer.stop_words_ = None
