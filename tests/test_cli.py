@@ -106,3 +106,40 @@ def test_create_user_prints_a_token_that_authenticates_on_the_api(cli):
                             cwd=cli.base, capture_output=True, text=True, timeout=120)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.split() == ["200", "401", "list"]
+
+
+def test_serve_stopped_by_sigterm_takes_its_worker_along(tmp_path):
+    # as systemd and docker stop it; uvicorn re-raises the signal once it has shut down
+    import signal
+    import time
+
+    from tests.conftest import free_port, wait_for
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "LABELLOOP_DATA_DIR": str(tmp_path / "d"),
+           "LABELLOOP_WORKER_POLL_SECONDS": "0.2"}
+    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        banner = serve.stdout.readline()
+        worker_pid = int(banner.rsplit("worker pid ", 1)[1].split(")")[0])
+        wait_for(f"http://127.0.0.1:{port}/login")
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=20)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(worker_pid):
+            time.sleep(0.2)
+        assert not _alive(worker_pid), "the worker outlived the server"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        if "worker_pid" in locals() and _alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False

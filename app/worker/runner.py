@@ -134,8 +134,9 @@ def drop_expired_leases() -> None:
         session.execute(delete(Lease).where(Lease.expires_at < utcnow() - timedelta(hours=1)))
 
 
-def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> int:
-    """Work until stopped (SIGTERM/SIGINT or `stop`); with `once`, until the queue is empty.
+def run_worker(*, stop: threading.Event | None = None, once: bool = False, parent_pid: int | None = None) -> int:
+    """Work until stopped (SIGTERM/SIGINT or `stop`); with `once`, until the queue is empty; with
+    `parent_pid`, also once that process is gone (this one has been handed to another parent).
 
     Returns the number of jobs run.
     """
@@ -149,6 +150,9 @@ def run_worker(*, stop: threading.Event | None = None, once: bool = False) -> in
     simulation: threading.Thread | None = None
     log.info("worker %s started", name)
     while not stop.is_set():
+        if parent_pid is not None and os.getppid() != parent_pid:
+            log.info("worker %s stops: the process that started it has ended", name)
+            break
         if time.monotonic() - last_sweep > 30:
             requeue_stale_jobs()
             drop_expired_leases()
