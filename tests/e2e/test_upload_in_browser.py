@@ -3,8 +3,10 @@ it has got (rows and share of the file), then shows the import's result."""
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from app.db import session_scope
+from app.models import Item
 from app.projects.schemas import ProjectCreate
 from app.projects.service import create_project
 from app.users.service import create_user
@@ -39,7 +41,7 @@ def test_server_side_progress_of_a_large_upload(page, live_server, empty_tabular
     }).observe(document.getElementById('upload-status'), {childList: true, subtree: true, characterData: true})""")
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("#upload-result .success", timeout=120_000)
-    assert f"Imported {ROWS}" in page.locator("#upload-result").inner_text()
+    assert f"Imported {ROWS:,}" in page.locator("#upload-result").inner_text()
     reading = [t for t in seen if t.startswith("Read and stored")]
     assert reading, f"no progress was shown while the server read the file; saw {seen!r}"
     rows_shown = [int(t.split()[3].replace(",", "")) for t in reading]
@@ -49,3 +51,18 @@ def test_server_side_progress_of_a_large_upload(page, live_server, empty_tabular
     page.wait_for_function("() => document.getElementById('upload-status').innerText.trim() === ''", timeout=5_000)
     page.wait_for_timeout(1_200)
     assert page.locator("#upload-status").inner_text().strip() == ""
+
+
+def test_a_double_click_on_upload_imports_the_file_once(page, live_server, empty_tabular_project, tmp_path):
+    # rows without ids: a second import would add copies, and the UI cannot delete items
+    path = tmp_path / "small.csv"
+    path.write_text("f0,f1\n" + "".join(f"{i},{i * 2}\n" for i in range(3000)))
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    page.dblclick("#upload-form button[type=submit]")
+    page.wait_for_selector("#upload-result .success", timeout=60_000)
+    page.wait_for_timeout(1_000)  # a second request, if one had gone out, would have finished by now
+    with session_scope() as session:
+        n_items = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == empty_tabular_project))
+    assert n_items == 3000
