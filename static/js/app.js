@@ -32,7 +32,7 @@
     // htmx.ajax rather than button.click(): htmx wires up swapped-in buttons only after its settle
     // delay, and a fast annotator's key must not fall into that gap.
     htmx.ajax("POST", button.getAttribute("hx-post"), {source: button, target: "#work", swap: "innerHTML"})
-      .finally(function () { answering = false; });
+      .finally(function () { answering = pending !== null; });  // still blocked while an answer waits to be sent
   });
 
   document.addEventListener("click", function (event) {
@@ -81,10 +81,43 @@
     if (bar) bar.hidden = true;
   });
 
+  // The server out of reach: an answer given on the label page is kept here and sent again every few
+  // seconds until it goes through (the server treats a repeat of the same answer as one), and no
+  // other key is taken meanwhile, so answers arrive in the order they were given.
   const banner = () => document.getElementById("connection-error");
-  document.addEventListener("htmx:sendError", function () { banner().hidden = false; });
-  document.addEventListener("htmx:responseError", function () { banner().hidden = false; });
+  let pending = null;
+  function showBanner(text) {
+    const b = banner();
+    b.textContent = text;
+    b.hidden = false;
+  }
+  function retryPending() {
+    if (!pending) return;
+    htmx.ajax("POST", pending.path, {target: "#work", swap: "innerHTML", values: pending.values});
+  }
+  document.addEventListener("htmx:sendError", function (event) {
+    const elt = event.detail.elt;
+    const path = elt && elt.closest && elt.closest("#work") ? elt.getAttribute("hx-post") : null;
+    if (path && !pending) {
+      pending = {path: path, values: JSON.parse(elt.getAttribute("hx-vals") || "{}"),
+                 timer: setInterval(retryPending, 3000)};
+      answering = true;
+    }
+    showBanner(pending
+      ? "The server could not be reached. Your last answer is kept in this page and sent as soon as the " +
+        "server is back; keep the page open."
+      : "The server could not be reached; the page carries on when it is back.");
+  });
+  document.addEventListener("htmx:responseError", function () {
+    showBanner("The server could not handle that request; reload the page to carry on.");
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.successful) banner().hidden = true;
+    if (!event.detail.successful) return;
+    if (pending && event.detail.pathInfo && event.detail.pathInfo.requestPath === pending.path) {
+      clearInterval(pending.timer);
+      pending = null;
+      answering = false;
+    }
+    if (!pending) banner().hidden = true;
   });
 })();

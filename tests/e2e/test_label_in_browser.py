@@ -67,3 +67,28 @@ def test_keyboard_labelling_moves_the_progress_count(page, live_server, project_
     assert page.locator("#card").get_attribute("data-item") == seen[-1]
     page.screenshot(path=str(artifacts / "label-page.png"))
     assert dialogs == []  # no item text ran as script
+
+
+def test_an_answer_given_while_the_server_is_unreachable_is_sent_once_it_is_back(page, live_server,
+                                                                                  project_for_annotator):
+    from sqlalchemy import select
+
+    from app.models import Annotation
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    item = int(page.locator("#card").get_attribute("data-item"))
+    page.context.set_offline(True)
+    page.keyboard.press("2")
+    page.wait_for_selector("#connection-error:not([hidden])")
+    assert "kept in this page" in page.locator("#connection-error").inner_text()
+    page.keyboard.press("1")  # not taken while the first answer waits: answers keep their order
+    page.wait_for_timeout(500)
+    page.context.set_offline(False)
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '1'", timeout=15_000)
+    page.wait_for_selector("#connection-error", state="hidden")
+    with session_scope() as session:
+        answers = session.execute(select(Annotation.item_id, Annotation.label)).all()
+    assert answers == [(item, "rotten")]
+    assert int(page.locator("#card").get_attribute("data-item")) != item
