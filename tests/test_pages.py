@@ -323,3 +323,11 @@ def test_the_project_page_counts_training_labels_as_the_dashboard_does(client, u
     page = client.get(f"/projects/{pid}").text
     assert re.search(r'<span class="value">(\d+)</span><span class="label">training labels', page).group(1) \
         == str(training)
+
+
+def test_logout_typed_in_the_address_bar_offers_its_button(client, users):
+    users.create("ann", "annotator")
+    login(client, "ann")
+    page = client.get("/logout")
+    assert page.status_code == 200 and 'action="/logout"' in page.text and "signed in as <strong>ann" in page.text
+    assert client.get("/projects", follow_redirects=False).status_code == 200  # a GET signs no one out

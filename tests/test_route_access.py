@@ -21,6 +21,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): EVERYONE,
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): EVERYONE,
+    ("GET", "/logout"): SIGNED_IN,
     ("POST", "/logout"): SIGNED_IN,
     ("GET", "/projects"): SIGNED_IN,
     ("GET", "/projects/new"): {ADMIN},

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.auth import throttle
-from app.deps import SessionDep, UnitOfWorkRoute, csrf_protect, page_user
+from app.deps import PageUser, SessionDep, UnitOfWorkRoute, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
 from app.users.service import authenticate, end_browser_session, start_browser_session
@@ -53,6 +53,12 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     request.session["sid"] = start_browser_session(session, user=user)
     request.session["csrf"] = new_csrf_token()
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.get("/logout")
+def logout_page(request: Request, user: PageUser):
+    """/logout typed in the address bar: signing out is a form post (CSRF), so offer its button."""
+    return render(request, "logout.html", {}, user=user)
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect), Depends(page_user)])

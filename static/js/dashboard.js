@@ -33,16 +33,16 @@
       type: "line",
       data: {datasets: [
         {label: "holdout accuracy", data: xy("accuracy"), borderColor: PALETTE[0], backgroundColor: PALETTE[0], tension: 0.1},
-        {label: "95% interval, low", data: xy("accuracy_low"), borderWidth: 0, pointRadius: 0, fill: "+1",
+        {label: "95% interval", data: xy("accuracy_low"), borderWidth: 0, pointRadius: 0, fill: "+1",
          backgroundColor: "rgba(36,87,197,0.15)"},
-        {label: "95% interval, high", data: xy("accuracy_high"), borderWidth: 0, pointRadius: 0, fill: false},
+        {label: "95% interval (upper edge)", data: xy("accuracy_high"), borderWidth: 0, pointRadius: 0, fill: false},
         {label: "macro-F1", data: xy("macro_f1"), borderColor: PALETTE[1], backgroundColor: PALETTE[1],
          borderDash: [4, 3], tension: 0.1},
       ]},
       options: {animation: false, maintainAspectRatio: false, parsing: true,
                 scales: {x: {type: "linear", title: {display: true, text: "training labels"}},
                          y: {min: 0, max: 1, title: {display: true, text: "holdout score"}}},
-                plugins: {legend: {labels: {filter: item => !item.text.startsWith("95% interval, high")}}}},
+                plugins: {legend: {labels: {filter: item => item.text !== "95% interval (upper edge)"}}}},
     });
 
     const labels = s.project.labels;
