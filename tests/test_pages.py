@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.models import Annotation, Item
+from app.models import Annotation, Item, User
 from tests.data import rotten_tomatoes, to_csv
 
 
@@ -331,3 +331,21 @@ def test_logout_typed_in_the_address_bar_offers_its_button(client, users):
     page = client.get("/logout")
     assert page.status_code == 200 and 'action="/logout"' in page.text and "signed in as <strong>ann" in page.text
     assert client.get("/projects", follow_redirects=False).status_code == 200  # a GET signs no one out
+
+
+def test_the_last_card_says_why_nothing_is_left(labelling_session):
+    client, pid, token = labelling_session
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    page = client.get(f"/projects/{pid}/label").text
+    for _ in range(3):
+        item = re.search(r'data-item="(\d+)"', page).group(1)
+        page = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"}, headers=htmx).text
+    assert "Nothing left for you here" in page and "Every item in this project is done." in page
+    from app.projects.schemas import ProjectCreate
+    from app.projects.service import create_project
+
+    with session_scope() as session:
+        admin = session.scalar(select(User).where(User.username == "boss"))
+        empty_id = create_project(session, created_by=admin, data=ProjectCreate(
+            name="Empty", kind="text", labels=["a", "b"], members=["ann"])).id
+    assert "This project has no items yet" in client.get(f"/projects/{empty_id}/label").text
