@@ -298,9 +298,16 @@ def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, use
     token = login(client, "boss")
     base = {"name": "P", "kind": "text", "labels": "a,b", "strategy": "margin", "csrf_token": token}
     bad_json = client.post("/projects/new", data={**base, "strategy_params": "{nope"})
-    assert bad_json.status_code == 422 and "strategy parameters" in bad_json.text
-    unknown = client.post("/projects/new", data={**base, "strategy_params": '{"bogus": 1}'})
-    assert unknown.status_code == 422 and "does not accept these parameters" in unknown.text
+    assert bad_json.status_code == 422
+    assert "The strategy parameters are not valid JSON (at character 2); write them like {&#34;n_members&#34;: 7}" \
+        in bad_json.text
+    unknown = client.post("/projects/new", data={**base, "strategy_params": '{"n_members": 7}'})
+    assert unknown.status_code == 422
+    assert "strategy &#39;margin&#39; has no parameter &#39;n_members&#39;; it takes batch_mode, batch_params" \
+        in unknown.text
+    one_label = client.post("/projects/new", data={**base, "labels": "only"})
+    assert one_label.status_code == 422 and "Give at least two labels" in one_label.text
+    assert "List should have" not in one_label.text
     ok = client.post("/projects/new", data={**base, "strategy_params": "{}", "batch_mode": "top_k"},
                      follow_redirects=False)
     assert ok.status_code == 303
@@ -349,3 +356,27 @@ def test_the_last_card_says_why_nothing_is_left(labelling_session):
         empty_id = create_project(session, created_by=admin, data=ProjectCreate(
             name="Empty", kind="text", labels=["a", "b"], members=["ann"])).id
     assert "This project has no items yet" in client.get(f"/projects/{empty_id}/label").text
+
+
+def test_the_new_project_form_sets_the_holdout_share_and_members(client, users):
+    users.create("boss", "admin")
+    users.create("ann", "annotator")
+    users.create("lee", "lead")
+    token = login(client, "boss")
+    form = client.get("/projects/new").text
+    assert 'name="holdout_percent"' in form and 'value="ann"' in form and 'value="lee"' in form
+    base = {"name": "P", "kind": "text", "labels": "a,b", "strategy": "margin", "csrf_token": token}
+    too_big = client.post("/projects/new", data={**base, "holdout_percent": "80", "members": ["ann"]})
+    assert too_big.status_code == 422 and "Holdout share: give a number from 0 to 50%." in too_big.text
+    assert 'value="ann"\n        checked' in too_big.text  # the ticks are kept
+    made = client.post("/projects/new", data={**base, "holdout_percent": "25", "members": ["ann", "lee"]},
+                       follow_redirects=False)
+    assert made.status_code == 303
+    pid = int(made.headers["location"].rsplit("/", 1)[1])
+    from app.models import Project
+    from app.projects.membership import members_of
+
+    with session_scope() as session:
+        project = session.get(Project, pid)
+        assert project.holdout_fraction == 0.25
+        assert sorted(u.username for u in members_of(session, project_id=pid)) == ["ann", "lee"]

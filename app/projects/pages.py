@@ -47,16 +47,43 @@ def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
 
 def _form_defaults() -> dict:
     return {"name": "", "kind": "text", "labels": "", "strategy": "auto", "batch_size": 10,
-            "annotations_per_item": 1, "description": "", "batch_mode": "top_k", "strategy_params": ""}
+            "annotations_per_item": 1, "description": "", "batch_mode": "top_k", "strategy_params": "",
+            "holdout_percent": 10, "members": []}
 
 
-def _form_context(form: dict, errors: list[str]) -> dict:
-    return {"form": form, "errors": errors, "strategies": strategy_choices(), "batch_modes": BATCH_MODES}
+_FIELD_NAMES = {"name": "Name", "kind": "Data kind", "labels": "Labels", "strategy": "Query strategy",
+                "batch_size": "Batch size", "annotations_per_item": "Annotations per item",
+                "holdout_fraction": "Holdout share", "description": "Description", "members": "Members"}
+
+
+def _sentence(error: dict) -> str:
+    """A form problem as a sentence for the person filling it in, not pydantic's wording."""
+    field = str(error["loc"][0]) if error["loc"] else "form"
+    if field == "labels" and error["type"] == "too_short":
+        return "Give at least two labels, separated by commas."
+    if field == "labels" and error["type"] == "too_long":
+        return "A project takes at most 100 labels."
+    if error["type"] in ("greater_than_equal", "less_than_equal", "int_parsing", "float_parsing"):
+        bounds = {"batch_size": "1 to 10,000", "annotations_per_item": "1 to 20", "holdout_fraction": "0 to 50%"}
+        if field in bounds:
+            return f"{_FIELD_NAMES[field]}: give a number from {bounds[field]}."
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{_FIELD_NAMES.get(field, field)}: {message[:1].lower() + message[1:]}."
+
+
+def _form_context(form: dict, errors: list[str], people: list) -> dict:
+    return {"form": form, "errors": errors, "strategies": strategy_choices(), "batch_modes": BATCH_MODES,
+            "people": people}
+
+
+def _people(session) -> list:
+    """Who can be made a member in the form: active leads and annotators (admins see every project)."""
+    return [u for u in list_users(session) if u.is_active and u.role != "admin"]
 
 
 @router.get("/projects/new")
-def new_project_page(request: Request, user: AdminPageUser):
-    return render(request, "projects/new.html", _form_context(_form_defaults(), []), user=user)
+def new_project_page(request: Request, user: AdminPageUser, session: ReadSessionDep):
+    return render(request, "projects/new.html", _form_context(_form_defaults(), [], _people(session)), user=user)
 
 
 @router.post("/projects/new")
@@ -67,30 +94,41 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
                 annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
                 description: Annotated[str, Form(max_length=5000)] = "",
                 batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
-                strategy_params: Annotated[str, Form(max_length=5000)] = ""):
+                strategy_params: Annotated[str, Form(max_length=5000)] = "",
+                holdout_percent: Annotated[str, Form(max_length=10)] = "10",
+                members: Annotated[list[str] | None, Form(max_length=1000)] = None):
     form = {"name": name, "kind": kind, "labels": labels, "strategy": strategy, "batch_size": batch_size,
             "annotations_per_item": annotations_per_item, "description": description, "batch_mode": batch_mode,
-            "strategy_params": strategy_params}
+            "strategy_params": strategy_params, "holdout_percent": holdout_percent, "members": members or []}
+    people = _people(session)
     label_list = [part.strip() for part in labels.replace("\n", ",").split(",") if part.strip()]
     try:
         params = json.loads(strategy_params) if strategy_params.strip() else {}
-        if not isinstance(params, dict):
-            raise ValueError("strategy parameters must be a JSON object, like {\"n_members\": 7}")
     except ValueError as exc:
-        return render(request, "projects/new.html", _form_context(form, [f"strategy parameters: {exc}"]),
-                      user=user, status_code=422)
+        where = f" (at character {exc.pos + 1})" if isinstance(exc, json.JSONDecodeError) else ""
+        params = f"The strategy parameters are not valid JSON{where}; write them like {{\"n_members\": 7}}."
+    if not isinstance(params, dict):
+        problem = params if isinstance(params, str) else \
+            "The strategy parameters must be a JSON object, like {\"n_members\": 7}."
+        return render(request, "projects/new.html", _form_context(form, [problem], people), user=user,
+                      status_code=422)
     if batch_mode != "top_k":
         params["batch_mode"] = batch_mode
     try:
+        try:
+            holdout_fraction = float(holdout_percent) / 100 if holdout_percent.strip() else 0.1
+        except ValueError:
+            holdout_fraction = holdout_percent  # refused below with the form's own sentence
         data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
                              annotations_per_item=annotations_per_item, description=description,
-                             strategy_params=params)
+                             strategy_params=params, holdout_fraction=holdout_fraction, members=members or [])
         project = create_project(session, data=data, created_by=user)
     except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
-        return render(request, "projects/new.html", _form_context(form, errors), user=user, status_code=422)
+        errors = [_sentence(e) for e in exc.errors()]
+        return render(request, "projects/new.html", _form_context(form, errors, people), user=user, status_code=422)
     except InvalidInput as exc:
-        return render(request, "projects/new.html", _form_context(form, [exc.message]), user=user, status_code=422)
+        return render(request, "projects/new.html", _form_context(form, [exc.message], people), user=user,
+                      status_code=422)
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 

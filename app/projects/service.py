@@ -1,11 +1,13 @@
 """Creating and describing projects."""
 
+import inspect
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.al import get_strategy
+from app.al.strategies import STRATEGIES
 from app.errors import InvalidInput
 from app.models import Item, ItemState, Job, ModelVersion, Project, User
 from app.projects.membership import add_member, visible_project_ids
@@ -33,10 +35,19 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
 
 def check_strategy(name: str, params: dict) -> None:
     """Refuse a strategy's parameters that it does not take or cannot use, as a 422."""
+    if name not in STRATEGIES:
+        raise InvalidInput(f"unknown strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+    # named from the strategy's own signature, not from Python's TypeError ("__init__() got ...")
+    accepted = [p for p in inspect.signature(STRATEGIES[name].__init__).parameters
+                if p not in ("self", "random_state", "args", "kwargs")]
+    unknown = [key for key in params if key not in accepted]
+    if unknown:
+        raise InvalidInput(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                           + (f"it takes {', '.join(accepted)}" if accepted else "it takes none"))
     try:
         get_strategy(name, **params)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"strategy {name!r} does not accept these parameters: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"strategy {name!r} cannot use these parameters: {exc}") from None
 
 
 def list_projects(session: Session, *, user: User) -> list[Project]:
