@@ -55,3 +55,21 @@ def test_simulation_from_the_project_page(client, users):
     page = client.get(f"/projects/{pid}")
     assert re.search(r"#\d+ · done · random, entropy", page.text)
     assert page.text.count("<polyline") == 2
+
+
+def test_the_simulation_form_says_what_is_wrong_beside_itself(client, users):
+    api, pid = labelled_project(users)
+    token = login(client, "boss", "password-123")
+    none_ticked = client.post(f"/projects/{pid}/simulations", data={"repeats": "abc", "budget": "40",
+                                                                    "csrf_token": token})
+    assert none_ticked.status_code == 422 and "Compare strategies on your labels" in none_ticked.text
+    assert "Tick at least one strategy to compare." in none_ticked.text
+    assert "Repeats: give a whole number from 1 to 10." in none_ticked.text
+    assert 'name="repeats" type="number" min="1" max="10" value="abc"' in none_ticked.text
+    few = users.api(users.create("other", "admin")[1])
+    small = few.post("/api/v1/projects", json={"name": "S", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    page = client.get(f"/projects/{small}").text
+    assert "Available once the project has" in page and "<button type=\"submit\" disabled>Run simulation" in page
+    refused = client.post(f"/projects/{small}/simulations", data={"strategies": ["margin"], "csrf_token": token})
+    assert refused.status_code == 422 and "A simulation needs at least" in refused.text
+    assert 'value="margin" checked' in refused.text

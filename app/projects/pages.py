@@ -134,6 +134,13 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
 
 @router.get("/projects/{project_id}")
 def project_page(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep):
+    context = _project_context(session, project, user)
+    if is_htmx(request) and request.headers.get("hx-target") == "status":  # the 5-second refresh
+        return render(request, "projects/detail.html", context, block="status", user=user)
+    return render(request, "projects/detail.html", context, user=user)
+
+
+def _project_context(session, project, user, **extra) -> dict:
     counts = project_counts(session, project_ids=[project.id])[project.id]
     simulations = list_simulations(session, project_id=project.id)
     context = {
@@ -147,14 +154,15 @@ def project_page(request: Request, user: LeadPageUser, project: ProjectDep, sess
         "strategies": strategy_choices(),
         "min_simulation_labels": MIN_LABELS,
         "members": members_of(session, project_id=project.id),
+        "simulation_form": {"strategies": ["random", project.strategy], "repeats": "3", "budget": "300"},
+        "simulation_errors": [],
+        **extra,
     }
     if user.role == "admin":
         member_ids = {m.id for m in context["members"]}
         context["candidates"] = [u for u in list_users(session)
                                  if u.id not in member_ids and u.role != "admin" and u.is_active]
-    if is_htmx(request) and request.headers.get("hx-target") == "status":  # the 5-second refresh
-        return render(request, "projects/detail.html", context, block="status", user=user)
-    return render(request, "projects/detail.html", context, user=user)
+    return context
 
 
 @router.post("/projects/{project_id}/upload")
@@ -203,11 +211,26 @@ def upload_progress(request: Request, user: AdminPageUser, session: ReadSessionD
 
 @router.post("/projects/{project_id}/simulations")
 def start_simulation(request: Request, user: LeadPageUser, project: ProjectDep, session: SessionDep,
-                     strategies: Annotated[list[str], Form(max_length=30)],
-                     repeats: Annotated[int, Form(ge=1, le=10)] = 3,
-                     budget: Annotated[int, Form(ge=10, le=5000)] = 300):
-    queue_simulation(session, project=project, user=user, strategies=strategies, repeats=repeats, budget=budget)
-    return RedirectResponse(f"/projects/{project.id}#simulations", status_code=303)
+                     strategies: Annotated[list[str] | None, Form(max_length=30)] = None,
+                     repeats: Annotated[str, Form(max_length=10)] = "3",
+                     budget: Annotated[str, Form(max_length=10)] = "300"):
+    # problems go back to the form on the project's page, with what was ticked and typed kept
+    form = {"strategies": strategies or [], "repeats": repeats, "budget": budget}
+    errors = [] if strategies else ["Tick at least one strategy to compare."]
+    if not repeats.strip().isdigit() or not 1 <= int(repeats) <= 10:
+        errors.append("Repeats: give a whole number from 1 to 10.")
+    if not budget.strip().isdigit() or not 10 <= int(budget) <= 5000:
+        errors.append("Labels to simulate up to: give a whole number from 10 to 5,000.")
+    if not errors:
+        try:
+            queue_simulation(session, project=project, user=user, strategies=strategies, repeats=int(repeats),
+                             budget=int(budget))
+            return RedirectResponse(f"/projects/{project.id}#simulations", status_code=303)
+        except InvalidInput as exc:
+            errors.append(exc.message[:1].upper() + exc.message[1:] + ".")
+    return render(request, "projects/detail.html",
+                  _project_context(session, project, user, simulation_form=form, simulation_errors=errors),
+                  user=user, status_code=422)
 
 
 @router.get("/projects/{project_id}/items")
