@@ -77,6 +77,30 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+# Sent with every answer. No page is meant to be framed (clickjacking: a CSRF token does not stop a
+# click on a hidden frame), no response is to be sniffed as another type, and addresses with project
+# and item ids stay on this site.
+SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -96,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(), session_cookie="labelloop_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.https_only)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, 413s and error pages included
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(auth_router)
     app.include_router(projects_router)

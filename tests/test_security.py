@@ -217,3 +217,13 @@ def test_the_session_cookie_is_secure_when_https_only_is_set(monkeypatch, users)
     attributes = _attributes(_login_cookie(create_app(settings), "https://testserver"))
     assert "secure" in attributes
     assert "httponly" in attributes and attributes["samesite"] == "lax"
+
+
+def test_every_answer_carries_the_anti_framing_headers(client, users):
+    users.create("boss", "admin")
+    login(client, "boss")
+    for path in ("/login", "/admin/users", "/static/css/app.css", "/api/v1/me", "/nowhere"):
+        headers = client.get(path, follow_redirects=False).headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["content-security-policy"] == "frame-ancestors 'none'", path
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "same-origin", path
