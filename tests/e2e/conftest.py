@@ -31,7 +31,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate in the page, which the app's
+    # Content-Security-Policy (no eval) refuses; test_hostile_in_browser checks the pages under it
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = context.new_page()
     yield page
     context.close()

@@ -69,3 +69,30 @@ def test_a_form_posted_without_the_csrf_token_is_refused(page, live_server, host
     assert response.status == 200
     page.goto(f"{live_server.url}/projects/{hostile_project}/label")
     assert page.locator("#mine-total").inner_text() == "1"
+
+
+def test_the_pages_work_under_their_content_security_policy(browser, live_server, hostile_project):
+    # the shared `page` fixture bypasses the policy for Playwright's own waits; this one does not
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: refused.append(str(e)))
+    try:
+        log_in(page, live_server.url, "boss")
+        page.goto(f"{live_server.url}/projects/{hostile_project}/label")
+        page.keyboard.press("2")  # the keyboard script and htmx, both from /static
+        expect(page.locator("#mine-total")).to_have_text("1")
+        page.keyboard.press("?")
+        expect(page.locator("#help")).to_be_visible()
+        page.goto(f"{live_server.url}/projects/{hostile_project}/dashboard")
+        expect(page.locator("#chart-balance")).to_be_visible()
+        page.wait_for_timeout(500)  # the charts draw from the page's JSON block
+        assert page.locator("#chart-balance").evaluate("c => c.width > 0")
+        page.goto(f"{live_server.url}/projects/{hostile_project}")
+        expect(page.locator("#upload-form")).to_be_visible()
+    finally:
+        context.close()
+    assert refused == []
