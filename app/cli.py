@@ -26,7 +26,7 @@ def cmd_migrate(args) -> int:
 def cmd_worker(args) -> int:
     from app.worker.runner import run_worker
 
-    n = run_worker(once=args.once, parent_pid=os.getppid() if args.exit_with_parent else None)
+    n = run_worker(once=args.once, parent_pid=args.parent_pid)
     if args.once:
         print(f"ran {n} job(s)")
     return 0
@@ -41,9 +41,10 @@ def cmd_serve(args) -> int:
     upgrade_to_head()
     worker = None
     if not args.no_worker:
-        # --exit-with-parent: uvicorn ends a SIGTERM by raising it again, so this process dies before
-        # the `finally` below can stop the worker; the worker notices its parent is gone by itself
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--exit-with-parent"],
+        # --parent-pid: uvicorn ends a SIGTERM by raising it again, so this process dies before the
+        # `finally` below can stop the worker; the worker notices its parent is gone by itself (the
+        # pid is passed, not read by the worker, in case this process is gone before the worker is up)
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())],
                                   env=os.environ.copy())
     print(f"labelloop is at http://{args.host}:{args.port}/  (worker pid {worker.pid if worker else 'none'})",
           flush=True)
@@ -190,8 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run the background worker (retrains and re-ranks)")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
-    p.add_argument("--exit-with-parent", action="store_true",
-                   help="stop (after the job at hand) when the process that started it ends")
+    p.add_argument("--parent-pid", type=int, help="stop (after the job at hand) once this process, its parent, ends")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="apply the database migrations")
