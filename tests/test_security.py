@@ -229,3 +229,25 @@ def test_every_answer_carries_the_anti_framing_headers(client, users):
         assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy, path
         assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "same-origin", path
     assert client.get("/docs").headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
+def test_an_admin_changes_roles_and_names_are_one_whatever_their_case(app, client, users):
+    from fastapi.testclient import TestClient
+
+    boss_id, _ = users.create("boss", "admin")
+    ann_id, ann_token = users.create("ann", "annotator")
+    csrf = login(client, "boss")
+    api = users.api(ann_token)
+    promoted = client.post(f"/admin/users/{ann_id}/role", data={"role": "lead", "csrf_token": csrf})
+    assert promoted.status_code == 200 and "ann is now a lead." in promoted.text
+    assert api.get("/api/v1/me").json()["role"] == "lead"  # at once, token and all
+    bogus = client.post(f"/admin/users/{ann_id}/role", data={"role": "god", "csrf_token": csrf})
+    assert bogus.status_code == 422 and "unknown role" in bogus.text
+    mine = client.post(f"/admin/users/{boss_id}/role", data={"role": "annotator", "csrf_token": csrf})
+    assert mine.status_code == 422 and "cannot change your own role" in mine.text
+    twin = client.post("/admin/users", data={"username": "ANN", "role": "annotator", "password": "password-123",
+                                             "csrf_token": csrf})
+    assert twin.status_code == 422 and "a user named &#39;ann&#39; already exists" in twin.text
+    with TestClient(app) as fresh:
+        login(fresh, "ANN")  # signing in does not depend on the case either
+        assert fresh.get("/projects", follow_redirects=False).status_code == 200

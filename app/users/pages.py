@@ -17,6 +17,7 @@ from app.users.service import (
     reset_password,
     revoke_token,
     set_active,
+    set_role,
     start_browser_session,
     tokens_of,
 )
@@ -64,6 +65,21 @@ def set_active_page(request: Request, user: AdminPageUser, session: SessionDep, 
                        notice=f"{target.username} is active again; they sign in anew and make new API tokens." if active
                        else f"{target.username} is deactivated; their browser sessions have ended and their API "
                             "tokens are revoked.")
+
+
+@router.post("/admin/users/{user_id}/role")
+def set_role_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: DbId,
+                  role: Annotated[str, Form(max_length=20)]):
+    target = _target(session, user_id)
+    if target.id == user.id:
+        return _users_page(request, session, user, status_code=422,
+                           errors=["You cannot change your own role; another admin can."])
+    try:
+        set_role(session, user=target, role=role)
+    except ValueError as exc:
+        return _users_page(request, session, user, errors=[str(exc)], status_code=422)
+    return _users_page(request, session, user, notice=f"{target.username} is now {'an' if role[0] in 'ae' else 'a'} "
+                                                      f"{role}.")
 
 
 @router.post("/admin/users/{user_id}/password")

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -30,8 +30,11 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
         raise ValueError(f"unknown role {role!r}; choose admin, lead or annotator")
     if len(password) < 8:
         raise ValueError("the password needs at least 8 characters")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserExists(f"a user named {username!r} already exists")
+    # "Ann" and "ann" would be two people to the app and one to everyone reading a member list
+    same = session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
+    if same is not None:
+        raise UserExists(f"a user named {same!r} already exists" + ("" if same == username else
+                                                                   " (names differing only in case are one name)"))
     user = User(username=username, password_hash=hash_password(password), role=role, is_active=True)
     session.add(user)
     session.flush()
@@ -39,8 +42,14 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (in constant time either way)."""
-    user = session.scalar(select(User).where(User.username == username.strip()))
+    """The active user with these credentials, or None (in constant time either way). The name is
+    matched as typed, else regardless of case when that finds one user (older databases may hold
+    names that differ only in case)."""
+    name = username.strip()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        alike = session.scalars(select(User).where(func.lower(User.username) == name.lower()).limit(2)).all()
+        user = alike[0] if len(alike) == 1 else None
     if user is None:
         verify_password(DUMMY_PASSWORD_HASH, password)
         return None
@@ -71,6 +80,13 @@ def touch_token(session: Session, *, token_id: int) -> None:
     row = session.get(ApiToken, token_id)
     if row is not None:
         row.last_used_at = utcnow()
+
+
+def set_role(session: Session, *, user: User, role: str) -> None:
+    """Promote or demote a user; their next request already acts with the new role."""
+    if role not in Role.__members__:
+        raise ValueError(f"unknown role {role!r}; choose admin, lead or annotator")
+    user.role = role
 
 
 def list_users(session: Session) -> list[User]:
