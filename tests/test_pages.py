@@ -380,3 +380,24 @@ def test_the_new_project_form_sets_the_holdout_share_and_members(client, users):
         project = session.get(Project, pid)
         assert project.holdout_fraction == 0.25
         assert sorted(u.username for u in members_of(session, project_id=pid)) == ["ann", "lee"]
+
+
+def test_a_chosen_file_is_previewed_before_anything_is_imported(client, users):
+    _, token = users.create("boss", "admin")
+    admin = users.api(token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    csrf = login(client, "boss")
+    body = "id,review,source,label\n" + "".join(f"r{i},<b>text {i}</b>,web,{'ab'[i % 2]}\n" for i in range(30))
+    preview = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", body[:200], "text/csv")},
+                          data={"filename": "pool.csv", "partial": "true", "text_column": "review",
+                                "label_column": "label", "csrf_token": csrf})
+    assert preview.status_code == 200 and "Preview of pool.csv" in preview.text
+    roles = re.findall(r'<th>(\w+)<br><span class="role role-(\w+)">', preview.text)
+    assert roles == [("id", "id"), ("review", "text"), ("source", "metadata"), ("label", "label")]
+    assert "&lt;b&gt;text 0&lt;/b&gt;" in preview.text and "<b>text" not in preview.text
+    assert "broken" not in preview.text  # the cut at the end of the head is no problem of the file
+    wrong = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", body, "text/csv")},
+                        data={"filename": "pool.csv", "csrf_token": csrf})
+    assert "no text column" in wrong.text  # without naming it, 'review' is not taken for the text
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Item).where(Item.project_id == pid)) == 0

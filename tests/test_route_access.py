@@ -28,6 +28,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/projects/new"): {ADMIN},
     ("GET", "/projects/{project_id}"): LEADS,
     ("POST", "/projects/{project_id}/upload"): {ADMIN},
+    ("POST", "/projects/{project_id}/upload-preview"): {ADMIN},
     ("GET", "/projects/{project_id}/upload-progress/{token}"): {ADMIN},
     ("POST", "/projects/{project_id}/simulations"): LEADS,
     ("POST", "/projects/{project_id}/members"): {ADMIN},

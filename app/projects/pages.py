@@ -25,6 +25,7 @@ from app.deps import (
 from app.errors import InvalidInput
 from app.labeling.service import current_model
 from app.models import Item
+from app.pool.preview import HEAD_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.items import FILTERS, browse, history
@@ -193,6 +194,24 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
         progress.finish(ok=True, rows=result.imported)
     return render(request, "projects/upload_result.html",
                   {"errors": [], "filename": file.filename, "result": result, "project": project}, user=user)
+
+
+@router.post("/projects/{project_id}/upload-preview")
+def upload_preview(request: Request, user: AdminPageUser, project: ProjectDep,
+                   head: Annotated[UploadFile, File()],
+                   filename: Annotated[str, Form(max_length=500)],
+                   partial: Annotated[bool, Form()] = False,
+                   text_column: Annotated[str, Form(max_length=200)] = "",
+                   id_column: Annotated[str, Form(max_length=200)] = "",
+                   feature_columns: Annotated[str, Form(max_length=20_000)] = "",
+                   label_column: Annotated[str, Form(max_length=200)] = ""):
+    """The first rows of a chosen file and the part each column would play, before anything is imported."""
+    data = head.file.read(HEAD_BYTES + 1)
+    features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
+    preview = preview_pool(project, data[:HEAD_BYTES], filename=filename, partial=partial or len(data) > HEAD_BYTES,
+                           text_column=text_column.strip() or None, id_column=id_column.strip() or None,
+                           feature_columns=features, label_column=label_column.strip() or None)
+    return render(request, "projects/_upload_preview.html", {"preview": preview, "filename": filename}, user=user)
 
 
 @router.get("/projects/{project_id}/upload-progress/{token}")

@@ -81,6 +81,45 @@
     if (bar) bar.hidden = true;
   });
 
+  // As soon as a file is chosen (and whenever a column name is edited), show what it would import:
+  // its first rows and the part each column plays. Only the head of the file is sent.
+  const PREVIEW_BYTES = 128 * 1024;  // app/pool/preview.py HEAD_BYTES
+  let previewTimer = null;
+  function showPreview(form) {
+    const target = document.getElementById("upload-preview");
+    const file = form.elements.file.files[0];
+    if (!target || !file) { if (target) target.innerHTML = ""; return; }
+    const data = new FormData();
+    data.append("head", file.slice(0, PREVIEW_BYTES), "head");
+    data.append("filename", file.name);
+    data.append("partial", file.size > PREVIEW_BYTES ? "true" : "false");
+    for (const name of ["text_column", "id_column", "label_column", "feature_columns"]) {
+      if (form.elements[name]) data.append(name, form.elements[name].value);
+    }
+    const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    fetch(target.dataset.previewUrl, {method: "POST", body: data, headers: headers, credentials: "same-origin"})
+      .then((r) => (r.ok ? r.text() : null))
+      .then((html) => { if (html !== null) target.innerHTML = html; })
+      .catch(function () {});
+  }
+  document.addEventListener("change", function (event) {
+    const form = event.target.form;
+    if (form && form.id === "upload-form" && event.target.name === "file") showPreview(form);
+  });
+  document.addEventListener("input", function (event) {
+    const form = event.target.form;
+    if (!form || form.id !== "upload-form" || event.target.name === "file") return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () { showPreview(form); }, 400);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (form && form.id === "upload-form" && event.detail.successful) {
+      const target = document.getElementById("upload-preview");
+      if (target) target.innerHTML = "";  // the result says what was imported
+    }
+  });
+
   // The server out of reach: an answer given on the label page is kept here and sent again every few
   // seconds until it goes through (the server treats a repeat of the same answer as one), and no
   // other key is taken meanwhile, so answers arrive in the order they were given.

@@ -66,3 +66,21 @@ def test_a_double_click_on_upload_imports_the_file_once(page, live_server, empty
     with session_scope() as session:
         n_items = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == empty_tabular_project))
     assert n_items == 3000
+
+
+def test_choosing_a_file_shows_its_preview_and_naming_a_column_updates_it(page, live_server, empty_tabular_project,
+                                                                          tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("code,f0,f1\n" + "".join(f"c{i},{i},{i * 2}\n" for i in range(20)))
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    page.wait_for_selector("#upload-preview .preview-table")
+    header = page.locator("#upload-preview thead").inner_text()
+    assert "code\nmetadata" in header and "f0\nfeature" in header
+    page.fill("#upload-form input[name=id_column]", "code")
+    page.wait_for_function("document.querySelector('#upload-preview thead').innerText.includes('code\\nid')")
+    assert page.locator("#upload-preview tbody tr").count() == 10
+    with session_scope() as session:
+        stored = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == empty_tabular_project))
+    assert stored == 0

@@ -1,0 +1,73 @@
+"""What an upload would import, shown before it does: the first rows and the part each column plays.
+
+The browser sends the head of the file only, and the preview reads it with the same parser as the
+import, on the same settings, stopping after a few rows. A Parquet file keeps its schema at its end,
+so its head says nothing: it gets no preview.
+"""
+
+import io
+from dataclasses import dataclass, field
+
+from app.models import Project
+from app.pool.parsing import PoolParser, UploadError, detect_format
+
+PREVIEW_ROWS = 10
+# The browser's slice of a large file (static/js/app.js sends this much)
+HEAD_BYTES = 128 * 1024
+
+
+@dataclass
+class Preview:
+    fmt: str
+    columns: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # column -> "id" | "text" | "label" | "feature" | "metadata"
+    rows: list[dict] = field(default_factory=list)  # as the file has them, column -> value
+    errors: list[str] = field(default_factory=list)
+    partial: bool = False  # only the head of the file was read
+
+
+def preview_pool(project: Project, head: bytes, *, filename: str | None, partial: bool,
+                 text_column: str | None = None, id_column: str | None = None,
+                 feature_columns: list[str] | None = None, label_column: str | None = None) -> Preview:
+    try:
+        fmt = detect_format(filename)
+    except UploadError as exc:
+        return Preview(fmt="", errors=exc.errors)
+    if fmt == "parquet":
+        return Preview(fmt=fmt, partial=partial)
+    if partial and b"\n" in head:
+        head = head[:head.rindex(b"\n") + 1]  # a cut line is no row
+    if project.kind == "tabular" and project.feature_names and not feature_columns:
+        feature_columns = project.feature_names
+    parser = PoolParser(io.BytesIO(head), kind=project.kind, fmt=fmt, text_column=text_column, id_column=id_column,
+                        feature_columns=feature_columns, label_column=label_column, labels=project.labels)
+    preview = Preview(fmt=fmt, partial=partial)
+    records = []
+    # the parser's items carry the values it will store; the preview shows the file's own cells
+    for item in parser:
+        records.append(item)
+        if len(records) >= PREVIEW_ROWS:
+            break
+    plan = parser.plan
+    preview.columns = list(parser.columns)
+    if plan is not None:
+        for column in preview.columns:
+            preview.roles[column] = ("id" if column == plan.id_column else "text" if column == plan.text_column
+                                     else "label" if column == plan.label_column
+                                     else "feature" if column in plan.feature_columns else "metadata")
+    for item in records:
+        row = dict(item.meta)
+        if plan is not None and plan.id_column:
+            row[plan.id_column] = item.external_id
+        if "text" in item.payload:
+            row[plan.text_column] = item.payload["text"]
+        for name, value in zip(plan.feature_columns if plan else [], item.payload.get("features", []), strict=False):
+            row[name] = value
+        if plan is not None and plan.label_column:
+            row[plan.label_column] = item.label or ""
+        preview.rows.append(row)
+    # A cut at the end of the head can leave an open quote; the import reads the whole file and will
+    # say if it really is broken.
+    preview.errors = [e for e in parser.errors if not (partial and ("broken CSV" in e or "could not be read" in e
+                                                                    or "stopped after" in e))]
+    return preview
