@@ -23,8 +23,15 @@ from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.service import import_pool
 from app.projects.membership import add_member, is_member, members_of, remove_member
-from app.projects.schemas import ProjectCreate, ProjectSummary
-from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.projects.schemas import ProjectCreate, ProjectSummary, ProjectUpdate
+from app.projects.service import (
+    create_project,
+    list_projects,
+    model_versions,
+    project_counts,
+    recent_jobs,
+    update_project,
+)
 from app.simulations.service import list_simulations, queue_simulation
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["api"])
@@ -69,6 +76,15 @@ def api_list_projects(user: ApiUser, session: ReadSessionDep):
 @router.get("/projects/{project_id}", response_model=ProjectSummary)
 def api_get_project(project_id: DbId, user: ApiUser, session: ReadSessionDep):
     return _summary(session, _project(session, project_id, user))
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectSummary)
+def api_update_project(project_id: DbId, data: ProjectUpdate, user: ApiAdmin, session: SessionDep):
+    """Change a project's name, description, strategy (and its settings), batch size, annotations per
+    item or holdout share (for items imported from then on). A new strategy re-ranks the pool at once."""
+    project = _project(session, project_id, user)
+    update_project(session, project=project, data=data)
+    return _summary(session, project)
 
 
 @router.post("/projects/{project_id}/items", response_model=ImportRead, status_code=status.HTTP_201_CREATED)

@@ -30,8 +30,15 @@ from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.items import FILTERS, browse, history
 from app.projects.membership import members_of
-from app.projects.schemas import ProjectCreate
-from app.projects.service import create_project, list_projects, model_versions, project_counts, recent_jobs
+from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.projects.service import (
+    create_project,
+    list_projects,
+    model_versions,
+    project_counts,
+    recent_jobs,
+    update_project,
+)
 from app.simulations.service import MIN_LABELS, curve_svg_paths, list_simulations, queue_simulation
 from app.templating import is_htmx, render
 from app.users.service import list_users
@@ -54,7 +61,8 @@ def _form_defaults() -> dict:
 
 _FIELD_NAMES = {"name": "Name", "kind": "Data kind", "labels": "Labels", "strategy": "Query strategy",
                 "batch_size": "Batch size", "annotations_per_item": "Annotations per item",
-                "holdout_fraction": "Holdout share", "description": "Description", "members": "Members"}
+                "holdout_fraction": "Holdout share", "description": "Description", "members": "Members",
+                "strategy_params": "Strategy parameters"}
 
 
 def _sentence(error: dict) -> str:
@@ -87,6 +95,27 @@ def new_project_page(request: Request, user: AdminPageUser, session: ReadSession
     return render(request, "projects/new.html", _form_context(_form_defaults(), [], _people(session)), user=user)
 
 
+def _strategy_params(text: str, batch_mode: str) -> dict | str:
+    """The form's strategy parameters as a dict, or the sentence saying why they are not one."""
+    try:
+        params = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        where = f" (at character {exc.pos + 1})" if isinstance(exc, json.JSONDecodeError) else ""
+        return f"The strategy parameters are not valid JSON{where}; write them like {{\"n_members\": 7}}."
+    if not isinstance(params, dict):
+        return "The strategy parameters must be a JSON object, like {\"n_members\": 7}."
+    if batch_mode != "top_k":
+        params["batch_mode"] = batch_mode
+    return params
+
+
+def _holdout_fraction(percent: str) -> float | str:
+    try:
+        return float(percent) / 100 if percent.strip() else 0.1
+    except ValueError:
+        return percent  # refused by the schema, with the form's own sentence
+
+
 @router.post("/projects/new")
 def new_project(request: Request, user: AdminPageUser, session: SessionDep,
                 name: Annotated[str, Form(max_length=500)], kind: Annotated[str, Form(max_length=20)],
@@ -102,35 +131,75 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
             "annotations_per_item": annotations_per_item, "description": description, "batch_mode": batch_mode,
             "strategy_params": strategy_params, "holdout_percent": holdout_percent, "members": members or []}
     people = _people(session)
+
+    def refused(errors: list[str]):
+        return render(request, "projects/new.html", _form_context(form, errors, people), user=user, status_code=422)
+
+    params = _strategy_params(strategy_params, batch_mode)
+    if isinstance(params, str):
+        return refused([params])
     label_list = [part.strip() for part in labels.replace("\n", ",").split(",") if part.strip()]
     try:
-        params = json.loads(strategy_params) if strategy_params.strip() else {}
-    except ValueError as exc:
-        where = f" (at character {exc.pos + 1})" if isinstance(exc, json.JSONDecodeError) else ""
-        params = f"The strategy parameters are not valid JSON{where}; write them like {{\"n_members\": 7}}."
-    if not isinstance(params, dict):
-        problem = params if isinstance(params, str) else \
-            "The strategy parameters must be a JSON object, like {\"n_members\": 7}."
-        return render(request, "projects/new.html", _form_context(form, [problem], people), user=user,
-                      status_code=422)
-    if batch_mode != "top_k":
-        params["batch_mode"] = batch_mode
-    try:
-        try:
-            holdout_fraction = float(holdout_percent) / 100 if holdout_percent.strip() else 0.1
-        except ValueError:
-            holdout_fraction = holdout_percent  # refused below with the form's own sentence
         data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
                              annotations_per_item=annotations_per_item, description=description,
-                             strategy_params=params, holdout_fraction=holdout_fraction, members=members or [])
+                             strategy_params=params, holdout_fraction=_holdout_fraction(holdout_percent),
+                             members=members or [])
         project = create_project(session, data=data, created_by=user)
     except ValidationError as exc:
-        errors = [_sentence(e) for e in exc.errors()]
-        return render(request, "projects/new.html", _form_context(form, errors, people), user=user, status_code=422)
+        return refused([_sentence(e) for e in exc.errors()])
     except InvalidInput as exc:
-        return render(request, "projects/new.html", _form_context(form, [exc.message], people), user=user,
-                      status_code=422)
+        return refused([exc.message])
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
+
+
+def _settings_form(project) -> dict:
+    params = dict(project.strategy_params or {})
+    batch_mode = params.pop("batch_mode", "top_k")
+    return {"name": project.name, "description": project.description, "strategy": project.strategy,
+            "batch_mode": batch_mode, "strategy_params": json.dumps(params) if params else "",
+            "batch_size": project.batch_size, "annotations_per_item": project.annotations_per_item,
+            "holdout_percent": f"{100 * project.holdout_fraction:g}"}
+
+
+@router.get("/projects/{project_id}/settings")
+def settings_page(request: Request, user: AdminPageUser, project: ProjectDep):
+    return render(request, "projects/new.html", {**_form_context(_settings_form(project), [], []), "project": project},
+                  user=user)
+
+
+@router.post("/projects/{project_id}/settings")
+def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                  name: Annotated[str, Form(max_length=500)], strategy: Annotated[str, Form(max_length=50)],
+                  batch_size: Annotated[str, Form(max_length=10)] = "10",
+                  annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
+                  description: Annotated[str, Form(max_length=5000)] = "",
+                  batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
+                  strategy_params: Annotated[str, Form(max_length=5000)] = "",
+                  holdout_percent: Annotated[str, Form(max_length=10)] = "10"):
+    form = {"name": name, "description": description, "strategy": strategy, "batch_mode": batch_mode,
+            "strategy_params": strategy_params, "batch_size": batch_size,
+            "annotations_per_item": annotations_per_item, "holdout_percent": holdout_percent}
+
+    def answer(errors: list[str], notice: str | None = None):
+        return render(request, "projects/new.html", {**_form_context(form, errors, []), "project": project,
+                                                     "notice": notice},
+                      user=user, status_code=422 if errors else 200)
+
+    params = _strategy_params(strategy_params, batch_mode)
+    if isinstance(params, str):
+        return answer([params])
+    try:
+        data = ProjectUpdate(name=name, description=description, strategy=strategy, strategy_params=params,
+                             batch_size=batch_size, annotations_per_item=annotations_per_item,
+                             holdout_fraction=_holdout_fraction(holdout_percent))
+        with session.begin_nested():  # a refused change leaves the project as it was
+            changed = update_project(session, project=project, data=data)
+    except ValidationError as exc:
+        return answer([_sentence(e) for e in exc.errors()])
+    except InvalidInput as exc:
+        return answer([exc.message])
+    names = [_FIELD_NAMES.get(key, key.replace("_", " ").capitalize()) for key in changed]
+    return answer([], notice=f"Saved: {', '.join(names)}." if names else "Nothing changed.")
 
 
 @router.get("/projects/{project_id}")

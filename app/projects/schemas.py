@@ -8,6 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.al import STRATEGIES
 
 
+def _clean_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("the name is empty")
+    return value
+
+
+def _known_strategy(value: str) -> str:
+    if value not in STRATEGIES:
+        raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+    return value
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -24,13 +37,7 @@ class ProjectCreate(BaseModel):
     members: list[str] = Field(default_factory=list, max_length=1000,
                                description="usernames of the leads and annotators who may work on it")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the name is empty")
-        return value
+    _name = field_validator("name")(classmethod(lambda cls, value: _clean_name(value)))
 
     @field_validator("labels")
     @classmethod
@@ -45,12 +52,27 @@ class ProjectCreate(BaseModel):
             raise ValueError(f"labels repeat: {', '.join(duplicates)}")
         return cleaned
 
-    @field_validator("strategy")
-    @classmethod
-    def _strategy(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(sorted(STRATEGIES))}")
-        return value
+    _strategy = field_validator("strategy")(classmethod(lambda cls, value: _known_strategy(value)))
+
+
+class ProjectUpdate(BaseModel):
+    """What an admin may change once a project exists; a field left out stays as it is. The kind and
+    the labels are fixed: items and answers are stored against them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    strategy: str | None = None
+    strategy_params: dict | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=10_000)
+    annotations_per_item: int | None = Field(default=None, ge=1, le=20)
+    holdout_fraction: float | None = Field(default=None, ge=0.0, le=0.5,
+                                           description="for items imported from now on")
+
+    _name = field_validator("name")(classmethod(lambda cls, value: None if value is None else _clean_name(value)))
+    _strategy = field_validator("strategy")(classmethod(
+        lambda cls, value: None if value is None else _known_strategy(value)))
 
 
 class ProjectRead(BaseModel):

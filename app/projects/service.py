@@ -3,7 +3,7 @@
 import inspect
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from app.al import get_strategy
@@ -11,7 +11,8 @@ from app.al.strategies import STRATEGIES
 from app.errors import InvalidInput
 from app.models import Item, ItemState, Job, ModelVersion, Project, User
 from app.projects.membership import add_member, visible_project_ids
-from app.projects.schemas import ProjectCreate
+from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.training.queue import queue_training
 
 
 def create_project(session: Session, *, data: ProjectCreate, created_by: User | None) -> Project:
@@ -31,6 +32,34 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
             raise InvalidInput(f"there is no user {username!r} to add as a member")
         add_member(session, project_id=project.id, user=member)
     return project
+
+
+def update_project(session: Session, *, project: Project, data: ProjectUpdate) -> list[str]:
+    """Apply an admin's changes; returns what changed, in words. A new strategy (or its settings)
+    re-ranks the pool at once; a new batch size counts from the last retrain; a new number of
+    annotations per item reopens or closes items by the answers they have."""
+    changes = data.model_dump(exclude_none=True)
+    strategy = changes.get("strategy", project.strategy)
+    params = changes.get("strategy_params", project.strategy_params if "strategy" not in changes else {})
+    if "strategy" in changes or "strategy_params" in changes:
+        check_strategy(strategy, params)
+        changes["strategy"], changes["strategy_params"] = strategy, params
+    said, old_batch_size = [], project.batch_size
+    for key, value in changes.items():
+        if getattr(project, key) != value:
+            setattr(project, key, value)
+            said.append(key)
+    if "batch_size" in said:  # the next retrain: the last one's labels plus the new batch
+        project.next_train_at += project.batch_size - old_batch_size
+    if "annotations_per_item" in said:
+        wanted = project.annotations_per_item + func.coalesce(Item.extra_annotations, 0)
+        session.execute(update(Item).where(Item.project_id == project.id).values(
+            state=case((Item.n_annotations >= wanted, ItemState.done), else_=ItemState.open))
+            .execution_options(synchronize_session=False))
+    if ("strategy" in said or "strategy_params" in said) and project.current_model_version_id is not None:
+        queue_training(session, project=project, n_labels=project.n_training_labels)
+    session.flush()
+    return said
 
 
 def check_strategy(name: str, params: dict) -> None:

@@ -1,0 +1,79 @@
+"""An admin changes a project after it was made: its strategy re-ranks the pool at once, a new number
+of annotations per item reopens or closes items, and a refused change changes nothing."""
+
+from sqlalchemy import func, select
+
+from app.db import session_scope
+from app.models import Item, Job, Project
+from tests.conftest import run_worker_until_idle
+from tests.test_pages import login
+
+
+def _project_with_answers(users):
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"], "batch_size": 4,
+                                             "strategy": "margin", "holdout_fraction": 0}).json()["id"]
+    pool = "text\n" + "".join(f"item number {i}\n" for i in range(12))
+    api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool, "text/csv")})
+    for label in "abab":
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label})
+    run_worker_until_idle()
+    return api, pid
+
+
+def test_a_new_strategy_reranks_at_once_through_the_api(users):
+    api, pid = _project_with_answers(users)
+    assert api.get(f"/api/v1/projects/{pid}/models").json()[0]["strategy"] == "margin"
+    changed = api.patch(f"/api/v1/projects/{pid}", json={"strategy": "entropy", "batch_size": 7,
+                                                         "name": " Renamed "})
+    assert changed.status_code == 200
+    body = changed.json()
+    assert (body["strategy"], body["batch_size"], body["name"]) == ("entropy", 7, "Renamed")
+    run_worker_until_idle()
+    assert api.get(f"/api/v1/projects/{pid}/models").json()[0]["strategy"] == "entropy"
+    with session_scope() as session:
+        assert session.get(Project, pid).next_train_at == 4 + 7  # the last retrain (4 labels) plus the new batch
+    assert api.patch(f"/api/v1/projects/{pid}", json={"kind": "tabular"}).status_code == 422  # fixed
+    assert api.patch(f"/api/v1/projects/{pid}", json={"strategy": "crystal_ball"}).status_code == 422
+    refused = api.patch(f"/api/v1/projects/{pid}", json={"strategy_params": {"n_members": 3}})
+    assert refused.status_code == 422 and "has no parameter 'n_members'" in refused.json()["detail"]
+    assert api.get(f"/api/v1/projects/{pid}").json()["strategy_params"] == {}
+
+
+def test_more_annotations_per_item_reopen_answered_items_and_fewer_close_them(users):
+    api, pid = _project_with_answers(users)
+
+    def done():
+        with session_scope() as session:
+            return session.scalar(select(func.count()).select_from(Item).where(Item.project_id == pid,
+                                                                              Item.state == "done"))
+    assert done() == 4
+    assert api.patch(f"/api/v1/projects/{pid}", json={"annotations_per_item": 2}).status_code == 200
+    assert done() == 0
+    assert api.patch(f"/api/v1/projects/{pid}", json={"annotations_per_item": 1}).status_code == 200
+    assert done() == 4
+    with session_scope() as session:  # no strategy change, no retrain queued
+        assert session.scalar(select(func.count()).select_from(Job).where(
+            Job.project_id == pid, Job.status == "queued")) == 0
+
+
+def test_the_settings_page_shows_the_project_and_saves_it(client, users):
+    _, pid = _project_with_answers(users)
+    csrf = login(client, "boss")
+    page = client.get(f"/projects/{pid}/settings")
+    assert page.status_code == 200 and 'value="margin" checked' in page.text and 'name="labels"' not in page.text
+    assert f'href="/projects/{pid}/settings"' in client.get(f"/projects/{pid}").text
+    base = {"name": "P", "strategy": "margin", "batch_size": "4", "annotations_per_item": "1",
+            "holdout_percent": "0", "csrf_token": csrf}
+    saved = client.post(f"/projects/{pid}/settings", data={**base, "batch_mode": "kmeans", "description": "new"})
+    assert saved.status_code == 200 and "Saved: Description, Strategy parameters." in saved.text
+    assert 'value="kmeans" selected' in saved.text
+    bad = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "0"})
+    assert bad.status_code == 422 and "Batch size: give a number from 1 to 10,000." in bad.text
+    assert "Nothing was changed" in bad.text
+    with session_scope() as session:
+        project = session.get(Project, pid)
+        assert (project.batch_size, project.description, project.strategy_params) == (4, "new",
+                                                                                      {"batch_mode": "kmeans"})
