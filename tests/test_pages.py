@@ -401,3 +401,17 @@ def test_a_chosen_file_is_previewed_before_anything_is_imported(client, users):
     assert "no text column" in wrong.text  # without naming it, 'review' is not taken for the text
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Item).where(Item.project_id == pid)) == 0
+
+
+def test_an_annotator_taken_off_the_project_mid_card_is_told_the_answer_was_not_saved(labelling_session):
+    from app.projects.membership import remove_member
+
+    client, pid, token = labelling_session
+    item = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    with session_scope() as session:
+        remove_member(session, project_id=pid, user_id=session.scalar(select(User.id).where(User.username == "ann")))
+    answer = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                         headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert answer.status_code == 404 and "no longer open to you" in answer.text and "not saved" in answer.text
+    plain = client.get(f"/projects/{pid}/label")  # a page load says no more than for any missing project
+    assert plain.status_code == 404 and "no longer open" not in plain.text

@@ -2,15 +2,31 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 
-from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect
+from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect, load_page_project
 from app.errors import DomainError
 from app.labeling import service
 from app.models import Item, Project, User
 from app.templating import LABEL_KEYS, is_htmx, render
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _answering_project(request: Request, project_id: DbId, session: SessionDep, user: PageUser) -> Project:
+    """The project of an answer sent from its label page. Taken off it (or the project removed) since
+    the page was opened, the annotator is told so, and that this answer was not kept; the wording is
+    the same either way, so it says no more about the project than the page already did."""
+    try:
+        return load_page_project(project_id, session, user)
+    except HTTPException as exc:
+        if exc.status_code != 404 or not is_htmx(request):
+            raise
+        raise HTTPException(404, "This project is no longer open to you (you were taken off it, or it was "
+                                 "removed), so your last answer was not saved. Go back to your projects.") from None
+
+
+AnsweringProjectDep = Annotated[Project, Depends(_answering_project)]
 
 
 def _work(request: Request, session, project: Project, user: User, *, served=None, notice: str | None = None,
@@ -42,7 +58,7 @@ def _item(session, project: Project, item_id: int) -> Item | None:
 
 
 @router.post("/projects/{project_id}/items/{item_id}/label")
-def submit_label(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId,
+def submit_label(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId,
                  label: Annotated[str, Form(max_length=200)]):
     item = _item(session, project, item_id)
     if item is None:
@@ -56,7 +72,7 @@ def submit_label(request: Request, user: PageUser, project: ProjectDep, session:
 
 
 @router.post("/projects/{project_id}/items/{item_id}/skip")
-def skip_item(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId):
+def skip_item(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId):
     item = _item(session, project, item_id)
     if item is not None:
         try:
@@ -67,7 +83,7 @@ def skip_item(request: Request, user: PageUser, project: ProjectDep, session: Se
 
 
 @router.post("/projects/{project_id}/items/{item_id}/change")
-def change_answer(request: Request, user: PageUser, project: ProjectDep, session: SessionDep, item_id: DbId):
+def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId):
     """An answer picked under Your last answers comes back as the card, to be answered again."""
     item = _item(session, project, item_id)
     served = service.take_back(session, project=project, user=user, item=item) if item is not None else None
@@ -78,7 +94,7 @@ def change_answer(request: Request, user: PageUser, project: ProjectDep, session
 
 
 @router.post("/projects/{project_id}/undo")
-def undo(request: Request, user: PageUser, project: ProjectDep, session: SessionDep):
+def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep):
     served = service.undo_last(session, project=project, user=user)
     if served is None:
         return _work(request, session, project, user, notice="Nothing to undo yet.")
