@@ -34,10 +34,27 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    # render_as_batch lets later migrations alter SQLite tables (it rebuilds them).
+    # render_as_batch lets later migrations alter SQLite tables (it rebuilds them). A rebuild drops
+    # the old table, and with foreign keys on that drop cascades into every table pointing at it
+    # (rebuilding `users` deleted every annotation and token). So SQLite migrates with foreign keys
+    # off, as SQLite's own ALTER TABLE procedure says, and checks them all before it is done.
+    sqlite = connection.dialect.name == "sqlite"
+    # on the driver's connection: outside any transaction (inside one SQLite ignores it), and without
+    # starting SQLAlchemy's, which would then hold the migrations uncommitted
+    raw = connection.connection.driver_connection if sqlite else None
+    if sqlite:
+        raw.execute("PRAGMA foreign_keys=OFF")
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
+    finally:
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -82,3 +82,51 @@ def test_0008_moves_autos_cover_batch_to_where_every_strategy_keeps_it(tmp_path)
     command.downgrade(cfg, "0007")
     assert metrics() == {1: old_cover, 2: old_arm, 3: margin}
     engine.dispose()
+
+
+def test_migrations_keep_every_row_on_sqlite(tmp_path):
+    """SQLite rebuilds a table to alter it; with foreign keys on, dropping the old copy would cascade
+    into every table that points at it (a user's annotations, a project's items). Down to 0008 and up
+    again, every row stays."""
+    import io
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from app.db import make_engine
+    from app.labeling.service import annotate, next_item
+    from app.pool.service import import_pool
+    from app.projects.schemas import ProjectCreate
+    from app.projects.service import create_project
+    from app.users.service import create_user, issue_api_token, start_browser_session
+
+    url = f"sqlite:///{tmp_path}/kept.db"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "head")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        boss = create_user(session, username="boss", password="password-123", role="admin")
+        ann = create_user(session, username="ann", password="password-123", role="annotator")
+        issue_api_token(session, user=ann)
+        start_browser_session(session, user=ann)
+        project = create_project(session, created_by=boss, data=ProjectCreate(
+            name="P", kind="text", labels=["a", "b"], members=["ann"], holdout_fraction=0))
+        import_pool(session, project=project, fileobj=io.BytesIO(b"text\none\ntwo\nthree\n"), filename="p.csv")
+        annotate(session, project=project, item=next_item(session, project=project, user=ann).item, user=ann,
+                 label="a")
+        next_item(session, project=project, user=ann)  # a lease
+        session.commit()
+
+    def counts() -> dict:
+        with engine.connect() as conn:
+            tables = [t for t in inspect(conn).get_table_names() if t not in ("alembic_version", "browser_sessions")]
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+
+    before = counts()
+    assert all(before[t] for t in ("users", "api_tokens", "projects", "items", "annotations", "leases",
+                                   "project_members", "jobs"))
+    engine.dispose()
+    command.downgrade(cfg, "0008")
+    command.upgrade(cfg, "head")
+    assert counts() == before
+    engine.dispose()
