@@ -1,10 +1,12 @@
 """An admin changes a project after it was made: its strategy re-ranks the pool at once, a new number
 of annotations per item reopens or closes items, and a refused change changes nothing."""
 
-from sqlalchemy import func, select
+import re
+
+from sqlalchemy import delete, func, select
 
 from app.db import session_scope
-from app.models import Item, Job, Project
+from app.models import Item, Job, Lease, Project, RankingEntry
 from tests.conftest import run_worker_until_idle
 from tests.test_pages import login
 
@@ -77,3 +79,26 @@ def test_the_settings_page_shows_the_project_and_saves_it(client, users):
         project = session.get(Project, pid)
         assert (project.batch_size, project.description, project.strategy_params) == (4, "new",
                                                                                       {"batch_mode": "kmeans"})
+
+
+def test_the_model_guess_is_off_by_default_and_shown_on_ranked_cards_when_on(client, users):
+    api, pid = _project_with_answers(users)
+    users.create("ann", "annotator")
+    users.join(pid, "ann")
+    login(client, "ann")
+    card = client.get(f"/projects/{pid}/label").text
+    assert 'data-item="' in card and "model's guess" not in card
+    assert api.patch(f"/api/v1/projects/{pid}", json={"show_model_guess": True}).json()["show_model_guess"] is True
+    run_worker_until_idle()  # switching it on re-ranks: the guesses are stored with the ranking
+    with session_scope() as session:
+        guesses = session.execute(select(RankingEntry.guess, RankingEntry.guess_confidence).join(
+            Project, Project.current_model_version_id == RankingEntry.model_version_id)
+            .where(Project.id == pid)).all()
+    assert guesses and all(g in (0, 1) and 0.5 <= c <= 1 for g, c in guesses)
+    client.cookies.clear()
+    login(client, "ann")
+    with session_scope() as session:  # ann's earlier card (served before) is let go, so a ranked one comes
+        session.execute(delete(Lease))
+    card = client.get(f"/projects/{pid}/label").text
+    shown = re.search(r"model's guess:\s+(\w+) \((\d+)%\)", card)
+    assert shown and shown.group(1) in ("a", "b") and 50 <= int(shown.group(2)) <= 100

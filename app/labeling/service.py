@@ -43,6 +43,9 @@ class Why:
     strategy: str | None = None
     score: float | None = None
     model_version: int | None = None
+    # the model's guess shown on the card (when the project shows it); not part of the provenance
+    guess: str | None = None
+    guess_confidence: float | None = None
 
     def as_dict(self) -> dict:
         return {"source": self.source, "strategy": self.strategy, "score": self.score,
@@ -164,13 +167,17 @@ def _choose_unchecked(session: Session, project: Project, user: User, now: datet
             return item, Why(ServeSource.cold_start, "coverage", None, version)
     if model is not None and project.strategy != "random":
         row = session.execute(_lock(
-            select(Item, RankingEntry.score)
+            select(Item, RankingEntry.score, RankingEntry.guess, RankingEntry.guess_confidence)
             .join(RankingEntry, RankingEntry.item_id == Item.id)
             .where(RankingEntry.model_version_id == model.id, *conditions)
             .order_by(RankingEntry.rank)
             .limit(1), session)).first()
         if row is not None:
-            return row[0], Why(ServeSource.ranking, _ranked_by(model, row[0].id), float(row[1]), model.version)
+            item, score, guess, confidence = row
+            shown = project.show_model_guess and guess is not None and guess < len(model.classes)
+            return item, Why(ServeSource.ranking, _ranked_by(model, item.id), float(score), model.version,
+                             guess=model.classes[guess] if shown else None,
+                             guess_confidence=confidence if shown else None)
     item = _first_in_shuffle_order(session, conditions)
     if item is None:
         # Only holdout items are left: serve them as such, so the pool can be finished.
@@ -199,6 +206,7 @@ def _hold(session: Session, *, project: Project, item: Item, user: User, why: Wh
     lease.expires_at = _lease_expiry(now)
     lease.source, lease.strategy, lease.score, lease.model_version = (
         why.source, why.strategy, why.score, why.model_version)
+    lease.guess, lease.guess_confidence = why.guess, why.guess_confidence
     session.flush()
     return lease
 

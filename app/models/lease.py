@@ -26,3 +26,6 @@ class Lease(Base):
     strategy: Mapped[str | None] = mapped_column(String(50))
     score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[int | None] = mapped_column(Integer)
+    # the model's guess for the card, when the project shows it (from the ranking entry it came from)
+    guess: Mapped[str | None] = mapped_column(String(200))
+    guess_confidence: Mapped[float | None] = mapped_column(Float)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     UniqueConstraint,
 )
@@ -50,3 +51,7 @@ class RankingEntry(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     score: Mapped[float] = mapped_column(Float)
+    # With the project's show_model_guess: the model's most probable class (an index into its
+    # model version's classes) and that probability, shown faintly on the card
+    guess: Mapped[int | None] = mapped_column(SmallInteger)
+    guess_confidence: Mapped[float | None] = mapped_column(Float)

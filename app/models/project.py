@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -27,6 +27,9 @@ class Project(Base):
     annotations_per_item: Mapped[int] = mapped_column(Integer, default=1)
     # Share of served items drawn at random into the holdout that measures progress without bias.
     holdout_fraction: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    # Show annotators a faint hint of the model's guess on each ranked card. Off by default: a guess
+    # in sight pulls answers towards it (anchoring), and the labels are what the model learns from.
+    show_model_guess: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Tabular pools: the feature columns fixed by the first upload, in order.
     feature_names: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

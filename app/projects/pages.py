@@ -56,13 +56,13 @@ def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
 def _form_defaults() -> dict:
     return {"name": "", "kind": "text", "labels": "", "strategy": "auto", "batch_size": 10,
             "annotations_per_item": 1, "description": "", "batch_mode": "top_k", "strategy_params": "",
-            "holdout_percent": 10, "members": []}
+            "holdout_percent": 10, "members": [], "show_model_guess": False}
 
 
 _FIELD_NAMES = {"name": "Name", "kind": "Data kind", "labels": "Labels", "strategy": "Query strategy",
                 "batch_size": "Batch size", "annotations_per_item": "Annotations per item",
                 "holdout_fraction": "Holdout share", "description": "Description", "members": "Members",
-                "strategy_params": "Strategy parameters"}
+                "strategy_params": "Strategy parameters", "show_model_guess": "Model's guess on cards"}
 
 
 def _sentence(error: dict) -> str:
@@ -126,10 +126,12 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
                 batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
                 strategy_params: Annotated[str, Form(max_length=5000)] = "",
                 holdout_percent: Annotated[str, Form(max_length=10)] = "10",
+                show_model_guess: Annotated[bool, Form()] = False,
                 members: Annotated[list[str] | None, Form(max_length=1000)] = None):
     form = {"name": name, "kind": kind, "labels": labels, "strategy": strategy, "batch_size": batch_size,
             "annotations_per_item": annotations_per_item, "description": description, "batch_mode": batch_mode,
-            "strategy_params": strategy_params, "holdout_percent": holdout_percent, "members": members or []}
+            "strategy_params": strategy_params, "holdout_percent": holdout_percent, "members": members or [],
+            "show_model_guess": show_model_guess}
     people = _people(session)
 
     def refused(errors: list[str]):
@@ -143,7 +145,7 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
         data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
                              annotations_per_item=annotations_per_item, description=description,
                              strategy_params=params, holdout_fraction=_holdout_fraction(holdout_percent),
-                             members=members or [])
+                             show_model_guess=show_model_guess, members=members or [])
         project = create_project(session, data=data, created_by=user)
     except ValidationError as exc:
         return refused([_sentence(e) for e in exc.errors()])
@@ -158,7 +160,7 @@ def _settings_form(project) -> dict:
     return {"name": project.name, "description": project.description, "strategy": project.strategy,
             "batch_mode": batch_mode, "strategy_params": json.dumps(params) if params else "",
             "batch_size": project.batch_size, "annotations_per_item": project.annotations_per_item,
-            "holdout_percent": f"{100 * project.holdout_fraction:g}"}
+            "holdout_percent": f"{100 * project.holdout_fraction:g}", "show_model_guess": project.show_model_guess}
 
 
 @router.get("/projects/{project_id}/settings")
@@ -175,10 +177,12 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
                   description: Annotated[str, Form(max_length=5000)] = "",
                   batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
                   strategy_params: Annotated[str, Form(max_length=5000)] = "",
-                  holdout_percent: Annotated[str, Form(max_length=10)] = "10"):
+                  holdout_percent: Annotated[str, Form(max_length=10)] = "10",
+                  show_model_guess: Annotated[bool, Form()] = False):
     form = {"name": name, "description": description, "strategy": strategy, "batch_mode": batch_mode,
             "strategy_params": strategy_params, "batch_size": batch_size,
-            "annotations_per_item": annotations_per_item, "holdout_percent": holdout_percent}
+            "annotations_per_item": annotations_per_item, "holdout_percent": holdout_percent,
+            "show_model_guess": show_model_guess}
 
     def answer(errors: list[str], notice: str | None = None):
         return render(request, "projects/new.html", {**_form_context(form, errors, []), "project": project,
@@ -191,7 +195,7 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
     try:
         data = ProjectUpdate(name=name, description=description, strategy=strategy, strategy_params=params,
                              batch_size=batch_size, annotations_per_item=annotations_per_item,
-                             holdout_fraction=_holdout_fraction(holdout_percent))
+                             holdout_fraction=_holdout_fraction(holdout_percent), show_model_guess=show_model_guess)
         with session.begin_nested():  # a refused change leaves the project as it was
             changed = update_project(session, project=project, data=data)
     except ValidationError as exc:

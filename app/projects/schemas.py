@@ -34,6 +34,7 @@ class ProjectCreate(BaseModel):
     holdout_fraction: float = Field(default=0.1, ge=0.0, le=0.5,
                                     description="share of the pool kept aside, served at random, never trained on")
     description: str = Field(default="", max_length=5000)
+    show_model_guess: bool = Field(default=False, description="a faint hint of the model's guess on ranked cards")
     members: list[str] = Field(default_factory=list, max_length=1000,
                                description="usernames of the leads and annotators who may work on it")
 
@@ -69,6 +70,7 @@ class ProjectUpdate(BaseModel):
     annotations_per_item: int | None = Field(default=None, ge=1, le=20)
     holdout_fraction: float | None = Field(default=None, ge=0.0, le=0.5,
                                            description="for items imported from now on")
+    show_model_guess: bool | None = Field(default=None, description="from the next retrain on")
 
     _name = field_validator("name")(classmethod(lambda cls, value: None if value is None else _clean_name(value)))
     _strategy = field_validator("strategy")(classmethod(
@@ -88,6 +90,7 @@ class ProjectRead(BaseModel):
     batch_size: int
     annotations_per_item: int
     holdout_fraction: float
+    show_model_guess: bool
     feature_names: list[str] | None
     created_at: datetime
 

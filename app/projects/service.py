@@ -22,7 +22,7 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
         name=data.name, description=data.description, kind=data.kind, labels=data.labels,
         strategy=data.strategy, strategy_params=data.strategy_params, batch_size=data.batch_size,
         annotations_per_item=data.annotations_per_item, holdout_fraction=data.holdout_fraction,
-        next_train_at=data.batch_size,
+        show_model_guess=data.show_model_guess, next_train_at=data.batch_size,
         created_by_id=created_by.id if created_by else None)
     session.add(project)
     session.flush()
@@ -56,7 +56,9 @@ def update_project(session: Session, *, project: Project, data: ProjectUpdate) -
         session.execute(update(Item).where(Item.project_id == project.id).values(
             state=case((Item.n_annotations >= wanted, ItemState.done), else_=ItemState.open))
             .execution_options(synchronize_session=False))
-    if ("strategy" in said or "strategy_params" in said) and project.current_model_version_id is not None:
+    rerank = ("strategy" in said or "strategy_params" in said
+              or ("show_model_guess" in said and project.show_model_guess))
+    if rerank and project.current_model_version_id is not None:  # (the guesses are stored with the ranking)
         queue_training(session, project=project, n_labels=project.n_training_labels)
     session.flush()
     return said

@@ -120,6 +120,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
         kind, strategy_name, params = project.kind, project.strategy, dict(project.strategy_params or {})
         project_labels = list(project.labels)
         batch_size = project.batch_size
+        show_guess = project.show_model_guess
         labelled_ids, y = _labelled(session, project_id)
         open_ids = _open_ids(session, project_id)
         holdout_ids, y_holdout = diagnostics.holdout_labels(session, project_id)
@@ -205,13 +206,17 @@ def train_and_rank(project_id: int) -> TrainingResult:
 
     ranked_ids = open_ids[order] if len(order) else open_ids
     ranked_scores = utilities[order] if len(order) else utilities
+    columns = ("model_version_id", "rank", "item_id", "score") + (("guess", "guess_confidence") if show_guess else ())
     for start in range(0, len(ranked_ids), RANKING_CHUNK):
         stop = start + RANKING_CHUNK
+        chunk = [repeat(model_id), range(start, start + len(ranked_ids[start:stop])), ranked_ids[start:stop].tolist(),
+                 np.asarray(ranked_scores[start:stop], dtype=np.float64).tolist()]
+        if show_guess:  # the hint on the card: the most probable class and its probability, per ranked item
+            rows = features.rows_for(ranked_ids[start:stop])
+            proba = classifier.predict_proba(X[rows]) if len(rows) else np.empty((0, len(classifier.classes_)))
+            chunk += [proba.argmax(axis=1).tolist(), proba.max(axis=1).astype(np.float64).tolist()]
         with session_scope() as session:  # short write transactions: annotators' writes interleave
-            bulk_insert(session, RankingEntry.__tablename__, ("model_version_id", "rank", "item_id", "score"),
-                        list(zip(repeat(model_id), range(start, start + len(ranked_ids[start:stop])),
-                                 ranked_ids[start:stop].tolist(),
-                                 np.asarray(ranked_scores[start:stop], dtype=np.float64).tolist(), strict=False)))
+            bulk_insert(session, RankingEntry.__tablename__, columns, list(zip(*chunk, strict=False)))
     with session_scope() as session:  # fresh statistics before /next starts joining the new ranking
         refresh_planner_statistics(session, "items", "ranking_entries")
 
