@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from app.al import strategy_choices
 from app.al.batch import BATCH_MODES
@@ -116,36 +116,49 @@ def _holdout_fraction(percent: str) -> float | str:
         return percent  # refused by the schema, with the form's own sentence
 
 
+class SettingsFields(BaseModel):
+    """The settings form as typed: strings, so that a bad number comes back beside the form as a
+    sentence instead of as a validation page."""
+
+    name: str = Field(max_length=500)
+    strategy: str = Field(max_length=50)
+    description: str = Field(default="", max_length=5000)
+    batch_mode: str = Field(default="top_k", max_length=20)
+    strategy_params: str = Field(default="", max_length=5000)
+    batch_size: str = Field(default="10", max_length=10)
+    annotations_per_item: str = Field(default="1", max_length=10)
+    holdout_percent: str = Field(default="10", max_length=10)
+    show_model_guess: bool = False
+
+    def project_values(self, strategy_params: dict) -> dict:
+        """What ProjectCreate and ProjectUpdate take from these fields (they validate it)."""
+        return {"name": self.name, "description": self.description, "strategy": self.strategy,
+                "strategy_params": strategy_params, "batch_size": self.batch_size,
+                "annotations_per_item": self.annotations_per_item,
+                "holdout_fraction": _holdout_fraction(self.holdout_percent), "show_model_guess": self.show_model_guess}
+
+
+class NewProjectFields(SettingsFields):
+    kind: str = Field(max_length=20)
+    labels: str = Field(max_length=20_000)
+    members: list[str] = Field(default_factory=list, max_length=1000)
+
+
 @router.post("/projects/new")
 def new_project(request: Request, user: AdminPageUser, session: SessionDep,
-                name: Annotated[str, Form(max_length=500)], kind: Annotated[str, Form(max_length=20)],
-                labels: Annotated[str, Form(max_length=20_000)], strategy: Annotated[str, Form(max_length=50)],
-                batch_size: Annotated[str, Form(max_length=10)] = "10",
-                annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
-                description: Annotated[str, Form(max_length=5000)] = "",
-                batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
-                strategy_params: Annotated[str, Form(max_length=5000)] = "",
-                holdout_percent: Annotated[str, Form(max_length=10)] = "10",
-                show_model_guess: Annotated[bool, Form()] = False,
-                members: Annotated[list[str] | None, Form(max_length=1000)] = None):
-    form = {"name": name, "kind": kind, "labels": labels, "strategy": strategy, "batch_size": batch_size,
-            "annotations_per_item": annotations_per_item, "description": description, "batch_mode": batch_mode,
-            "strategy_params": strategy_params, "holdout_percent": holdout_percent, "members": members or [],
-            "show_model_guess": show_model_guess}
-    people = _people(session)
+                fields: Annotated[NewProjectFields, Form()]):
+    form, people = fields.model_dump(), _people(session)
 
     def refused(errors: list[str]):
         return render(request, "projects/new.html", _form_context(form, errors, people), user=user, status_code=422)
 
-    params = _strategy_params(strategy_params, batch_mode)
+    params = _strategy_params(fields.strategy_params, fields.batch_mode)
     if isinstance(params, str):
         return refused([params])
-    label_list = [part.strip() for part in labels.replace("\n", ",").split(",") if part.strip()]
+    label_list = [part.strip() for part in fields.labels.replace("\n", ",").split(",") if part.strip()]
     try:
-        data = ProjectCreate(name=name, kind=kind, labels=label_list, strategy=strategy, batch_size=batch_size,
-                             annotations_per_item=annotations_per_item, description=description,
-                             strategy_params=params, holdout_fraction=_holdout_fraction(holdout_percent),
-                             show_model_guess=show_model_guess, members=members or [])
+        data = ProjectCreate(kind=fields.kind, labels=label_list, members=fields.members,
+                             **fields.project_values(params))
         project = create_project(session, data=data, created_by=user)
     except ValidationError as exc:
         return refused([_sentence(e) for e in exc.errors()])
@@ -171,31 +184,19 @@ def settings_page(request: Request, user: AdminPageUser, project: ProjectDep):
 
 @router.post("/projects/{project_id}/settings")
 def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
-                  name: Annotated[str, Form(max_length=500)], strategy: Annotated[str, Form(max_length=50)],
-                  batch_size: Annotated[str, Form(max_length=10)] = "10",
-                  annotations_per_item: Annotated[str, Form(max_length=10)] = "1",
-                  description: Annotated[str, Form(max_length=5000)] = "",
-                  batch_mode: Annotated[str, Form(max_length=20)] = "top_k",
-                  strategy_params: Annotated[str, Form(max_length=5000)] = "",
-                  holdout_percent: Annotated[str, Form(max_length=10)] = "10",
-                  show_model_guess: Annotated[bool, Form()] = False):
-    form = {"name": name, "description": description, "strategy": strategy, "batch_mode": batch_mode,
-            "strategy_params": strategy_params, "batch_size": batch_size,
-            "annotations_per_item": annotations_per_item, "holdout_percent": holdout_percent,
-            "show_model_guess": show_model_guess}
+                  fields: Annotated[SettingsFields, Form()]):
+    form = fields.model_dump()
 
     def answer(errors: list[str], notice: str | None = None):
         return render(request, "projects/new.html", {**_form_context(form, errors, []), "project": project,
                                                      "notice": notice},
                       user=user, status_code=422 if errors else 200)
 
-    params = _strategy_params(strategy_params, batch_mode)
+    params = _strategy_params(fields.strategy_params, fields.batch_mode)
     if isinstance(params, str):
         return answer([params])
     try:
-        data = ProjectUpdate(name=name, description=description, strategy=strategy, strategy_params=params,
-                             batch_size=batch_size, annotations_per_item=annotations_per_item,
-                             holdout_fraction=_holdout_fraction(holdout_percent), show_model_guess=show_model_guess)
+        data = ProjectUpdate(**fields.project_values(params))
         with session.begin_nested():  # a refused change leaves the project as it was
             changed = update_project(session, project=project, data=data)
     except ValidationError as exc:
