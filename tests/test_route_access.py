@@ -45,6 +45,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/users/{user_id}/active"): {ADMIN},
     ("POST", "/admin/users/{user_id}/password"): {ADMIN},
     ("POST", "/admin/users/{user_id}/role"): {ADMIN},
+    ("POST", "/admin/users/{user_id}/tokens/revoke"): {ADMIN},
     ("GET", "/tokens"): SIGNED_IN,
     ("POST", "/tokens"): SIGNED_IN,
     ("POST", "/tokens/{token_id}/revoke"): SIGNED_IN,

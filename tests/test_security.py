@@ -251,3 +251,14 @@ def test_an_admin_changes_roles_and_names_are_one_whatever_their_case(app, clien
     with TestClient(app) as fresh:
         login(fresh, "ANN")  # signing in does not depend on the case either
         assert fresh.get("/projects", follow_redirects=False).status_code == 200
+
+
+def test_an_admin_sees_and_revokes_a_users_live_tokens_without_knowing_their_ids(client, users):
+    users.create("boss", "admin")
+    ann_id, ann_token = users.create("ann", "annotator")
+    csrf = login(client, "boss")
+    assert re.search(rf'/admin/users/{ann_id}/tokens/revoke', client.get("/admin/users").text)
+    done = client.post(f"/admin/users/{ann_id}/tokens/revoke", data={"csrf_token": csrf})
+    assert done.status_code == 200 and "Revoked 1 API token of ann." in done.text
+    assert users.api(ann_token).get("/api/v1/me").status_code == 401
+    assert f"/admin/users/{ann_id}/tokens/revoke" not in done.text  # none live now

@@ -14,8 +14,10 @@ from app.users.service import (
     create_user,
     issue_api_token,
     list_users,
+    live_token_counts,
     reset_password,
     revoke_token,
+    revoke_tokens_of,
     set_active,
     set_role,
     start_browser_session,
@@ -27,6 +29,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, depende
 
 def _users_page(request: Request, session, user: User, *, errors=None, notice=None, status_code=200):
     return render(request, "users/list.html", {"users": list_users(session), "roles": [r.value for r in Role],
+                                               "tokens": live_token_counts(session),
                                                "errors": errors or [], "notice": notice},
                   user=user, status_code=status_code)
 
@@ -80,6 +83,15 @@ def set_role_page(request: Request, user: AdminPageUser, session: SessionDep, us
         return _users_page(request, session, user, errors=[str(exc)], status_code=422)
     return _users_page(request, session, user, notice=f"{target.username} is now {'an' if role[0] in 'ae' else 'a'} "
                                                       f"{role}.")
+
+
+@router.post("/admin/users/{user_id}/tokens/revoke")
+def revoke_tokens_page(request: Request, user: AdminPageUser, session: SessionDep, user_id: DbId):
+    """An admin revokes all of a user's API tokens (say, one leaked), without knowing their ids."""
+    target = _target(session, user_id)
+    n = revoke_tokens_of(session, user=target)
+    return _users_page(request, session, user, notice=f"Revoked {n} API token{'s' if n != 1 else ''} of "
+                                                      f"{target.username}.")
 
 
 @router.post("/admin/users/{user_id}/password")

@@ -124,8 +124,21 @@ def _end_everything_of(session: Session, user: User) -> None:
     """Sign `user` out everywhere: browser sessions end and API tokens are revoked, so a cookie or
     token copied before a password reset or deactivation does not outlive it."""
     session.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id))
-    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+    revoke_tokens_of(session, user=user)
+
+
+def revoke_tokens_of(session: Session, *, user: User) -> int:
+    """Revoke every live API token of `user`; returns how many there were."""
+    live = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))))
+    for token in live:
         token.revoked_at = utcnow()
+    return len(live)
+
+
+def live_token_counts(session: Session) -> dict[int, int]:
+    """user id -> live API tokens, for the admin's list of users."""
+    return dict(session.execute(select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None))
+                                .group_by(ApiToken.user_id)).all())
 
 
 def set_active(session: Session, *, user: User, active: bool) -> None:
