@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 import joblib
 import numpy as np
@@ -295,3 +296,21 @@ def test_csv_exports_defuse_spreadsheet_formulas_but_keep_numbers(users):
     # JSONL is data for programs, not spreadsheets: it stays as imported
     jsonl = api.get(f"/api/v1/projects/{pid}/export/items.jsonl").text
     assert '"id": "=2+5"' in jsonl
+
+
+def test_a_csv_export_imports_back_as_it_was(users):
+    # the apostrophe that keeps a spreadsheet from running a cell is taken off again on import
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "F", "kind": "text", "labels": ["=1+1", "b"]}).json()["id"]
+    pool = 'id,text,label\n=2+5,=cmd,=1+1\nr2,-2 minus,b\nr3,\'quoted\' as typed,b\n'
+    api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+             files={"file": ("f.csv", pool, "text/csv")})
+    exported = api.get(f"/api/v1/projects/{pid}/export/items.csv").text
+    assert "'=cmd" in exported
+    again = api.post("/api/v1/projects", json={"name": "G", "kind": "text", "labels": ["=1+1", "b"]}).json()["id"]
+    assert api.post(f"/api/v1/projects/{again}/items", data={"label_column": "label"},
+                    files={"file": ("export.csv", exported, "text/csv")}).status_code == 201
+    rows = [json.loads(line) for line in api.get(f"/api/v1/projects/{again}/export/items.jsonl").text.splitlines()]
+    assert sorted((r["id"], r["text"], r["label"]) for r in rows) == [
+        ("=2+5", "=cmd", "=1+1"), ("r2", "-2 minus", "b"), ("r3", "'quoted' as typed", "b")]

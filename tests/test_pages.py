@@ -189,7 +189,7 @@ def test_a_card_left_open_in_another_tab_does_not_overwrite_the_answer(labelling
     assert labels == ["good"]
 
 
-def test_an_answer_under_your_last_answers_can_be_changed(labelling_session):
+def test_an_answer_under_your_last_answers_can_be_changed_and_stands_until_it_is(labelling_session):
     client, pid, token = labelling_session
     htmx = {"HX-Request": "true", "X-CSRF-Token": token}
     first = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
@@ -197,13 +197,21 @@ def test_an_answer_under_your_last_answers_can_be_changed(labelling_session):
     second = re.search(r'data-item="(\d+)"', after_first).group(1)
     after_second = client.post(f"/projects/{pid}/items/{second}/label", data={"label": "bad"}, headers=htmx).text
     assert f'hx-post="/projects/{pid}/items/{first}/change"' in after_second  # the older answer, not only the last
+
+    def answers() -> dict:
+        with session_scope() as session:
+            return dict(session.execute(select(Annotation.item_id, Annotation.label).where(
+                Annotation.item_id.in_([int(first), int(second)]))).all())
+
     back = client.post(f"/projects/{pid}/items/{first}/change", headers=htmx)
-    assert f'data-item="{first}"' in back.text and "taken back" in back.text
-    client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad"}, headers=htmx)
-    with session_scope() as session:
-        answers = dict(session.execute(select(Annotation.item_id, Annotation.label).where(
-            Annotation.item_id.in_([int(first), int(second)]))).all())
-    assert answers == {int(first): "bad", int(second): "bad"}
+    assert f'data-item="{first}"' in back.text and "You answered &#39;good&#39; here" in back.text
+    assert '"change": "true"' in back.text and "Keep my answer" in back.text
+    assert answers() == {int(first): "good", int(second): "bad"}  # nothing lost by looking, or by walking away
+    kept = client.get(f"/projects/{pid}/label", headers=htmx)  # u: keep it
+    assert f'data-item="{first}"' not in kept.text and answers() == {int(first): "good", int(second): "bad"}
+    client.post(f"/projects/{pid}/items/{first}/change", headers=htmx)
+    client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad", "change": "true"}, headers=htmx)
+    assert answers() == {int(first): "bad", int(second): "bad"}
     nothing = client.post(f"/projects/{pid}/items/999999/change", headers=htmx)
     assert "no longer yours to change" in nothing.text
 
@@ -305,6 +313,8 @@ def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, use
     assert unknown.status_code == 422
     assert "strategy &#39;margin&#39; has no parameter &#39;n_members&#39;; it takes batch_mode, batch_params" \
         in unknown.text
+    no_name = client.post("/projects/new", data={**base, "name": ""})
+    assert no_name.status_code == 422 and "Name: the name is empty." in no_name.text and 'value="a,b"' in no_name.text
     one_label = client.post("/projects/new", data={**base, "labels": "only"})
     assert one_label.status_code == 422 and "Give at least two labels" in one_label.text
     assert "List should have" not in one_label.text

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.al import build_classifier
 from app.errors import InvalidInput, NotFound
 from app.models import Annotation, Item, ModelVersion, Project, User
+from app.pool.parsing import FORMULA_START
 from app.training.features import pool_features, raw_inputs
 from app.training.service import load_pipeline
 
@@ -77,13 +78,13 @@ def annotation_rows(session: Session, project: Project, slice_: str = "all") -> 
 
 # A spreadsheet runs a cell that starts like this as a formula (OWASP "CSV injection"): item text,
 # labels, metadata and usernames are untrusted, so such a cell gets a leading apostrophe, which
-# spreadsheets show as text. Plain numbers ("-3.5") are left alone: they are not formulas.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# spreadsheets show as text. Plain numbers ("-3.5") are left alone: they are not formulas. Importing
+# the CSV takes the apostrophe off again (app/pool/parsing.py).
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def spreadsheet_safe(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

@@ -30,7 +30,7 @@ AnsweringProjectDep = Annotated[Project, Depends(_answering_project)]
 
 
 def _work(request: Request, session, project: Project, user: User, *, served=None, notice: str | None = None,
-          status_code: int = 200):
+          status_code: int = 200, changing: bool = False):
     """The card, progress line and recent answers: a whole page, or the `work` block for htmx."""
     if served is None:
         served = service.next_item(session, project=project, user=user)
@@ -41,6 +41,7 @@ def _work(request: Request, session, project: Project, user: User, *, served=Non
         "progress": service.progress(session, project=project, user=user),
         "recent": service.recent_answers(session, project=project, user=user),
         "notice": notice,
+        "changing": changing,  # the card changes an answer given before: its buttons say so
         "skipped_open": service.skipped_open(session, project=project, user=user) if served is None else 0,
     }
     block = "work" if is_htmx(request) else None
@@ -59,12 +60,12 @@ def _item(session, project: Project, item_id: int) -> Item | None:
 
 @router.post("/projects/{project_id}/items/{item_id}/label")
 def submit_label(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId,
-                 label: Annotated[str, Form(max_length=200)]):
+                 label: Annotated[str, Form(max_length=200)], change: Annotated[bool, Form()] = False):
     item = _item(session, project, item_id)
     if item is None:
         return _work(request, session, project, user, notice="That item no longer exists; here is the next one.")
     try:
-        service.annotate(session, project=project, item=item, user=user, label=label, change=False)
+        service.annotate(session, project=project, item=item, user=user, label=label, change=change)
     except DomainError as exc:
         # The answer could not be kept (lease lost, unknown label): say so and carry on.
         return _work(request, session, project, user, notice=exc.message)
@@ -72,11 +73,12 @@ def submit_label(request: Request, user: PageUser, project: AnsweringProjectDep,
 
 
 @router.post("/projects/{project_id}/items/{item_id}/skip")
-def skip_item(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId):
+def skip_item(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId,
+              change: Annotated[bool, Form()] = False):
     item = _item(session, project, item_id)
     if item is not None:
         try:
-            service.skip(session, project=project, item=item, user=user, change=False)
+            service.skip(session, project=project, item=item, user=user, change=change)
         except DomainError as exc:
             return _work(request, session, project, user, notice=exc.message)
     return _work(request, session, project, user)
@@ -84,13 +86,16 @@ def skip_item(request: Request, user: PageUser, project: AnsweringProjectDep, se
 
 @router.post("/projects/{project_id}/items/{item_id}/change")
 def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId):
-    """An answer picked under Your last answers comes back as the card, to be answered again."""
+    """An answer picked under Your last answers comes back as the card; it stands until replaced."""
     item = _item(session, project, item_id)
-    served = service.take_back(session, project=project, user=user, item=item) if item is not None else None
-    if served is None:
+    again = service.answer_again(session, project=project, user=user, item=item) if item is not None else None
+    if again is None:
         return _work(request, session, project, user, notice="That answer is no longer yours to change.")
-    return _work(request, session, project, user, served=served,
-                 notice="Your answer on this item was taken back; answer it again.")
+    served, mine = again
+    given = "skipped it" if mine.skipped else f"answered {mine.label!r}"
+    return _work(request, session, project, user, served=served, changing=True,
+                 notice=f"You {given} here. Pick the new answer; that one stands until you do "
+                        "(u keeps it).")
 
 
 @router.post("/projects/{project_id}/undo")

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -276,6 +276,8 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
             raise Conflict(f"you had already {given} #{item.external_id} (in another tab?), and that stands; "
                            "to change it, pick it under Your last answers")
         mine.label, mine.skipped, mine.updated_at = label, label is None, now
+        # the card it was changed on (Your last answers) held the item: let it go
+        session.execute(delete(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
         refresh_item(session, project=project, item=item)
         maybe_queue_training(session, project=project)
         return mine, False
@@ -340,14 +342,17 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     return None if last is None else _take_back(session, project=project, user=user, answer=last, now=now)
 
 
-def take_back(session: Session, *, project: Project, user: User, item: Item,
-              now: datetime | None = None) -> Served | None:
-    """Take back the user's answer on `item` (picked under Your last answers) to give it again: the
-    item comes back to them, leased. None if they have no answer on it from a card."""
+def answer_again(session: Session, *, project: Project, user: User, item: Item,
+                 now: datetime | None = None) -> tuple[Served, Annotation] | None:
+    """Serve an item the user answered (picked under Your last answers) so they can change the
+    answer. The answer stays until a new one replaces it: walking away, or undo, loses nothing.
+    None if they have no answer on it from a card."""
     mine = session.scalar(select(Annotation).where(
         Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
-    return None if mine is None else _take_back(session, project=project, user=user, answer=mine,
-                                                now=now or utcnow())
+    if mine is None:
+        return None
+    why = Why(mine.source, mine.strategy, mine.score, mine.model_version)
+    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now or utcnow())), mine
 
 
 def _take_back(session: Session, *, project: Project, user: User, answer: Annotation, now: datetime) -> Served:

@@ -18,6 +18,9 @@ MAX_FIELD_BYTES = 10 * 1024 * 1024
 # Metadata nested deeper than this is refused: storing and showing it would recurse that deep.
 MAX_NESTING = 32
 PARQUET_BATCH_ROWS = 1_000
+# A CSV export puts an apostrophe before a cell a spreadsheet would run as a formula
+# (app/dashboard/export.py); reading a CSV takes it off again, so an export imports as it was.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 csv.field_size_limit(MAX_FIELD_BYTES)
 
 # tsv: CSV with tabs; txt: one text per line, no header (Prodigy's and Label Studio's plain text);
@@ -171,7 +174,7 @@ class PoolParser:
             return
         if not header or all(not h.strip() for h in header):
             return
-        header = [h.strip() for h in header]
+        header = [_unguarded(h.strip()) for h in header]
         if not self._check_header(header, "line 1"):
             return
         self.columns = header
@@ -191,6 +194,8 @@ class PoolParser:
             if len(row) != len(header):
                 self._error(f"line {start}: expected {len(header)} fields, found {len(row)}")
                 continue
+            if "'" in "".join(row):  # (one C-speed test per row; the cell by cell look only where needed)
+                row = [_unguarded(cell) for cell in row]
             yield f"line {start}", start, dict(zip(header, row, strict=True))
 
     def _txt_records(self) -> Iterator[tuple[str, int, dict]]:
@@ -406,6 +411,10 @@ class PoolParser:
         self.errors.append(message)
         if len(self.errors) >= MAX_ERRORS:
             raise _TooManyErrors
+
+
+def _unguarded(cell: str) -> str:
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:2] in FORMULA_START else cell
 
 
 def _decoded_nbytes(column) -> int:

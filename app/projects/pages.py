@@ -68,6 +68,8 @@ _FIELD_NAMES = {"name": "Name", "kind": "Data kind", "labels": "Labels", "strate
 def _sentence(error: dict) -> str:
     """A form problem as a sentence for the person filling it in, not pydantic's wording."""
     field = str(error["loc"][0]) if error["loc"] else "form"
+    if field == "name" and error["type"] == "string_too_short":
+        return "Name: the name is empty."
     if field == "labels" and error["type"] == "too_short":
         return "Give at least two labels, separated by commas."
     if field == "labels" and error["type"] == "too_long":
@@ -120,8 +122,9 @@ class SettingsFields(BaseModel):
     """The settings form as typed: strings, so that a bad number comes back beside the form as a
     sentence instead of as a validation page."""
 
-    name: str = Field(max_length=500)
-    strategy: str = Field(max_length=50)
+    # every field has a default: an empty one is sent as missing, and must get the schema's sentence
+    name: str = Field(default="", max_length=500)
+    strategy: str = Field(default="auto", max_length=50)
     description: str = Field(default="", max_length=5000)
     batch_mode: str = Field(default="top_k", max_length=20)
     strategy_params: str = Field(default="", max_length=5000)
@@ -139,8 +142,8 @@ class SettingsFields(BaseModel):
 
 
 class NewProjectFields(SettingsFields):
-    kind: str = Field(max_length=20)
-    labels: str = Field(max_length=20_000)
+    kind: str = Field(default="", max_length=20)
+    labels: str = Field(default="", max_length=20_000)
     members: list[str] = Field(default_factory=list, max_length=1000)
 
 

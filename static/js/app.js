@@ -31,7 +31,9 @@
     answering = true;
     // htmx.ajax rather than button.click(): htmx wires up swapped-in buttons only after its settle
     // delay, and a fast annotator's key must not fall into that gap.
-    htmx.ajax("POST", button.getAttribute("hx-post"), {source: button, target: "#work", swap: "innerHTML"})
+    const verb = button.hasAttribute("hx-get") ? "GET" : "POST";  // "keep my answer" only fetches the next card
+    htmx.ajax(verb, button.getAttribute("hx-get") || button.getAttribute("hx-post"),
+              {source: button, target: "#work", swap: "innerHTML"})
       .finally(function () { answering = pending !== null; });  // still blocked while an answer waits to be sent
   });
 
@@ -134,20 +136,29 @@
     if (!pending) return;
     htmx.ajax("POST", pending.path, {target: "#work", swap: "innerHTML", values: pending.values});
   }
-  document.addEventListener("htmx:sendError", function (event) {
-    const elt = event.detail.elt;
+  // Kept and sent again: an answer that did not reach the server, or that a proxy in front of it
+  // turned away while the app restarts (502, 503, 504). Returns whether one is waiting.
+  function keepAnswer(elt) {
     const path = elt && elt.closest && elt.closest("#work") ? elt.getAttribute("hx-post") : null;
     if (path && !pending) {
       pending = {path: path, values: JSON.parse(elt.getAttribute("hx-vals") || "{}"),
                  timer: setInterval(retryPending, 3000)};
       answering = true;
     }
-    showBanner(pending
-      ? "The server could not be reached. Your last answer is kept in this page and sent as soon as the " +
-        "server is back; keep the page open."
+    return pending !== null;
+  }
+  const KEPT = "The server could not be reached. Your last answer is kept in this page and sent as soon as the " +
+               "server is back; keep the page open.";
+  document.addEventListener("htmx:sendError", function (event) {
+    showBanner(keepAnswer(event.detail.elt) ? KEPT
       : "The server could not be reached; the page carries on when it is back.");
   });
-  document.addEventListener("htmx:responseError", function () {
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if ([502, 503, 504].includes(status) && keepAnswer(event.detail.elt)) {
+      showBanner(KEPT);
+      return;
+    }
     showBanner("The server could not handle that request; reload the page to carry on.");
   });
   document.addEventListener("htmx:afterRequest", function (event) {

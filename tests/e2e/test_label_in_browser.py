@@ -92,3 +92,31 @@ def test_an_answer_given_while_the_server_is_unreachable_is_sent_once_it_is_back
         answers = session.execute(select(Annotation.item_id, Annotation.label)).all()
     assert answers == [(item, "rotten")]
     assert int(page.locator("#card").get_attribute("data-item")) != item
+
+
+def test_an_answer_a_proxy_turns_away_while_the_app_restarts_is_sent_again(page, live_server, project_for_annotator):
+    from sqlalchemy import select
+
+    from app.models import Annotation
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    item = int(page.locator("#card").get_attribute("data-item"))
+    turned_away = []
+
+    def bad_gateway(route):  # what a reverse proxy answers while the app behind it is down
+        if len(turned_away) < 2:
+            turned_away.append(route.request.url)
+            route.fulfill(status=502, body="Bad Gateway")
+        else:
+            route.continue_()
+
+    page.route("**/items/*/label", bad_gateway)
+    page.keyboard.press("1")
+    page.wait_for_selector("#connection-error:not([hidden])")
+    assert "kept in this page" in page.locator("#connection-error").inner_text()
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '1'", timeout=15_000)
+    assert len(turned_away) == 2
+    with session_scope() as session:
+        assert session.execute(select(Annotation.item_id, Annotation.label)).all() == [(item, "fresh")]
