@@ -153,6 +153,9 @@ async def csrf_protect(request: Request) -> None:
         if "sid" not in request.session and request.url.path != "/login":
             # no token because no session: signed out (in another tab) or expired, not a forged form
             raise LoginRequired()
+        if isinstance(given, str) and given:  # a token of an earlier session: signed out and in since
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "This page was opened before you last signed in (in "
+                                "another tab?), so what you sent was not saved. Reload the page to carry on.")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "This form has expired or did not come from labelloop. Reload the page and try again.")
 

@@ -145,7 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _login_required(request: Request, exc: LoginRequired):
         # Back, once signed in, to the page the user was on: for an htmx post (an answer on the label
         # page) that is the page htmx names, not the post's own URL, which has no page to show.
-        page = urlsplit(request.headers.get("hx-current-url", "")).path if is_htmx(request) else ""
+        # A plain form's post has no page either: its Referer (same-origin policy) names the page.
+        shown = request.headers.get("hx-current-url" if is_htmx(request) else "referer", "")
+        page = urlsplit(shown).path if request.method not in ("GET", "HEAD") or is_htmx(request) else ""
         target = f"/login?next={quote(page or request.url.path, safe='/')}"
         if request.method not in ("GET", "HEAD"):
             target += "&ended=1"

@@ -193,7 +193,7 @@ def test_strategy_parameters_the_strategy_does_not_take_are_422(users):
     response = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"],
                                                   "strategy": "margin", "strategy_params": {"bogus": 1}})
     assert response.status_code == 422
-    assert response.json()["detail"] == "strategy 'margin' has no parameter 'bogus'; it takes batch_mode, batch_params"
+    assert response.json()["detail"] == "Strategy 'margin' has no parameter 'bogus'; it takes batch_mode, batch_params."
     response = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"],
                                                   "strategy": "margin", "strategy_params": {"batch_mode": "??"}})
     assert response.status_code == 422 and "unknown batch mode" in response.json()["detail"]

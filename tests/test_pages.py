@@ -175,15 +175,17 @@ def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session)
 def test_a_card_left_open_in_another_tab_does_not_overwrite_the_answer(labelling_session):
     client, pid, token = labelling_session
     htmx = {"HX-Request": "true", "X-CSRF-Token": token}
-    first = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    card = client.get(f"/projects/{pid}/label").text
+    first = re.search(r'data-item="(\d+)"', card).group(1)
+    first_external = re.search(r'<span class="muted">#([^<]+)</span>', card).group(1)
     assert client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx).status_code == 200
     stale = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad"}, headers=htmx)
-    assert stale.status_code == 200 and "already answered as &#39;good&#39;" in stale.text
+    assert stale.status_code == 200 and f"You had already answered #{first_external} as &#39;good&#39;" in stale.text
     assert "Your last answers" in stale.text
     again = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx)
     assert "already" not in again.text  # a double submit of the same answer is no conflict
     skipped = client.post(f"/projects/{pid}/items/{first}/skip", headers=htmx)
-    assert "already answered as &#39;good&#39;" in skipped.text
+    assert "You had already answered" in skipped.text
     with session_scope() as session:
         labels = session.scalars(select(Annotation.label).where(Annotation.item_id == int(first))).all()
     assert labels == ["good"]
@@ -311,7 +313,7 @@ def test_project_form_takes_strategy_parameters_and_refuses_bad_ones(client, use
         in bad_json.text
     unknown = client.post("/projects/new", data={**base, "strategy_params": '{"n_members": 7}'})
     assert unknown.status_code == 422
-    assert "strategy &#39;margin&#39; has no parameter &#39;n_members&#39;; it takes batch_mode, batch_params" \
+    assert "Strategy &#39;margin&#39; has no parameter &#39;n_members&#39;; it takes batch_mode, batch_params." \
         in unknown.text
     no_name = client.post("/projects/new", data={**base, "name": ""})
     assert no_name.status_code == 422 and "Name: the name is empty." in no_name.text and 'value="a,b"' in no_name.text
@@ -425,3 +427,50 @@ def test_an_annotator_taken_off_the_project_mid_card_is_told_the_answer_was_not_
     assert answer.status_code == 404 and "no longer open to you" in answer.text and "not saved" in answer.text
     plain = client.get(f"/projects/{pid}/label")  # a page load says no more than for any missing project
     assert plain.status_code == 404 and "no longer open" not in plain.text
+
+
+def test_a_plain_form_sent_after_the_session_ended_leads_back_to_its_page(client, users):
+    users.create("boss", "admin")
+    csrf = login(client, "boss")
+    client.cookies.clear()
+    sent = client.post("/admin/users/1/role", data={"role": "lead", "csrf_token": csrf},
+                       headers={"Referer": "http://testserver/admin/users"}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == "/login?next=/admin/users&ended=1"
+
+
+def test_a_card_from_before_signing_in_again_says_the_answer_was_not_saved(labelling_session):
+    client, pid, old_token = labelling_session
+    item = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    client.post("/logout", data={"csrf_token": old_token})
+    login(client, "ann")  # in another tab
+    stale = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                        headers={"HX-Request": "true", "X-CSRF-Token": old_token})
+    assert stale.status_code == 403 and "opened before you last signed in" in stale.text and "not saved" in stale.text
+    forged = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"}, headers={"HX-Request": "true"})
+    assert forged.status_code == 403 and "did not come from labelloop" in forged.text
+
+
+def test_the_last_card_tells_waiting_for_others_from_held_by_others(labelling_session, users):
+    from fastapi.testclient import TestClient
+
+    client, pid, token = labelling_session
+    users.create("bob", "annotator")
+    users.join(pid, "bob")
+    with TestClient(client.app) as bob:
+        login(bob, "bob")
+        bob.get(f"/projects/{pid}/label")  # bob holds one item
+        page = client.get(f"/projects/{pid}/label").text
+        for _ in range(2):
+            item = re.search(r'data-item="(\d+)"', page).group(1)
+            page = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                               headers={"HX-Request": "true", "X-CSRF-Token": token}).text
+    assert "Nothing left for you here" in page and "1 is being labelled by someone else right now." in page
+    assert "your answer and wait" not in page
+
+
+def test_signing_in_from_the_logout_page_goes_to_the_projects(client, users):
+    users.create("ann", "annotator")
+    csrf = csrf_of(client.get("/login?next=/logout").text)
+    signed_in = client.post("/login", data={"username": "ann", "password": "password-123", "csrf_token": csrf,
+                                            "next": "/logout"}, follow_redirects=False)
+    assert signed_in.headers["location"] == "/projects"

@@ -247,7 +247,7 @@ def test_an_admin_changes_roles_and_names_are_one_whatever_their_case(app, clien
     assert mine.status_code == 422 and "cannot change your own role" in mine.text
     twin = client.post("/admin/users", data={"username": "ANN", "role": "annotator", "password": "password-123",
                                              "csrf_token": csrf})
-    assert twin.status_code == 422 and "a user named &#39;ann&#39; already exists" in twin.text
+    assert twin.status_code == 422 and "A user named &#39;ann&#39; already exists" in twin.text
     with TestClient(app) as fresh:
         login(fresh, "ANN")  # signing in does not depend on the case either
         assert fresh.get("/projects", follow_redirects=False).status_code == 200

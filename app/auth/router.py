@@ -22,6 +22,8 @@ def _safe_next(target: str | None) -> str:
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return "/projects"
+    if parsed.path == "/logout":  # signing in to be offered signing out again
+        return "/projects"
     return target
 
 

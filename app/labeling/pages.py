@@ -23,7 +23,8 @@ def _answering_project(request: Request, project_id: DbId, session: SessionDep, 
         if exc.status_code != 404 or not is_htmx(request):
             raise
         raise HTTPException(404, "This project is no longer open to you (you were taken off it, or it was "
-                                 "removed), so your last answer was not saved. Go back to your projects.") from None
+                                 "removed), so your last answer was not saved. Reload the page to see your "
+                                 "projects.") from None
 
 
 AnsweringProjectDep = Annotated[Project, Depends(_answering_project)]
@@ -42,7 +43,8 @@ def _work(request: Request, session, project: Project, user: User, *, served=Non
         "recent": service.recent_answers(session, project=project, user=user),
         "notice": notice,
         "changing": changing,  # the card changes an answer given before: its buttons say so
-        "skipped_open": service.skipped_open(session, project=project, user=user) if served is None else 0,
+        "open_with_mine": service.open_with_my_answer(session, project=project, user=user) if served is None
+        else (0, 0),
     }
     block = "work" if is_htmx(request) else None
     return render(request, "label.html", context, block=block, user=user, status_code=status_code)

@@ -272,9 +272,10 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
         if mine.label == label and mine.skipped == (label is None):
             return mine, False  # the same answer again: a double submit, nothing to change
         if not change:  # a card left open in another tab: the answer given first stands
-            given = "skipped" if mine.skipped else f"answered as {mine.label!r}"
-            raise Conflict(f"you had already {given} #{item.external_id} (in another tab?), and that stands; "
-                           "to change it, pick it under Your last answers")
+            given = f"skipped #{item.external_id}" if mine.skipped else \
+                f"answered #{item.external_id} as {mine.label!r}"
+            raise Conflict(f"You had already {given} (in another tab?), and that stands. To change it, pick it "
+                           "under Your last answers.")
         mine.label, mine.skipped, mine.updated_at = label, label is None, now
         # the card it was changed on (Your last answers) held the item: let it go
         session.execute(delete(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
@@ -400,8 +401,11 @@ def progress(session: Session, *, project: Project, user: User, now: datetime | 
     )
 
 
-def skipped_open(session: Session, *, project: Project, user: User) -> int:
-    """Items this user skipped that still wait for answers (said on the card when nothing is left)."""
-    return session.scalar(select(func.count()).select_from(Annotation).join(Item, Item.id == Annotation.item_id)
-                          .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
-                                 Annotation.skipped.is_(True), Item.state == ItemState.open)) or 0
+def open_with_my_answer(session: Session, *, project: Project, user: User) -> tuple[int, int]:
+    """(skipped, answered): open items this user skipped, and open items that have their answer and
+    wait for others' opinions. Said on the last card, when nothing is left for them."""
+    counts = dict(session.execute(
+        select(Annotation.skipped, func.count()).join(Item, Item.id == Annotation.item_id)
+        .where(Annotation.user_id == user.id, Annotation.project_id == project.id, Item.state == ItemState.open)
+        .group_by(Annotation.skipped)).all())
+    return counts.get(True, 0), counts.get(False, 0)

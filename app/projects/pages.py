@@ -79,6 +79,8 @@ def _sentence(error: dict) -> str:
         if field in bounds:
             return f"{_FIELD_NAMES[field]}: give a number from {bounds[field]}."
     message = error["msg"].removeprefix("Value error, ")
+    if message.lower().startswith(field):  # "labels repeat: a", not "Labels: labels repeat: a"
+        return message[:1].upper() + message[1:] + "."
     return f"{_FIELD_NAMES.get(field, field)}: {message[:1].lower() + message[1:]}."
 
 

@@ -73,8 +73,8 @@ def check_strategy(name: str, params: dict) -> None:
                 if p not in ("self", "random_state", "args", "kwargs")]
     unknown = [key for key in params if key not in accepted]
     if unknown:
-        raise InvalidInput(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-                           + (f"it takes {', '.join(accepted)}" if accepted else "it takes none"))
+        raise InvalidInput(f"Strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                           + (f"it takes {', '.join(accepted)}." if accepted else "it takes none."))
     try:
         get_strategy(name, **params)
     except (TypeError, ValueError) as exc:

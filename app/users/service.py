@@ -33,8 +33,8 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     # "Ann" and "ann" would be two people to the app and one to everyone reading a member list
     same = session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
     if same is not None:
-        raise UserExists(f"a user named {same!r} already exists" + ("" if same == username else
-                                                                   " (names differing only in case are one name)"))
+        raise UserExists(f"A user named {same!r} already exists" + ("." if same == username else
+                                                                   " (names differing only in case are one name)."))
     user = User(username=username, password_hash=hash_password(password), role=role, is_active=True)
     session.add(user)
     session.flush()

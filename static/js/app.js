@@ -34,6 +34,7 @@
     const verb = button.hasAttribute("hx-get") ? "GET" : "POST";  // "keep my answer" only fetches the next card
     htmx.ajax(verb, button.getAttribute("hx-get") || button.getAttribute("hx-post"),
               {source: button, target: "#work", swap: "innerHTML"})
+      .catch(function () {})  // a failed send is handled by the htmx:sendError listener below
       .finally(function () { answering = pending !== null; });  // still blocked while an answer waits to be sent
   });
 
@@ -134,7 +135,8 @@
   }
   function retryPending() {
     if (!pending) return;
-    htmx.ajax("POST", pending.path, {target: "#work", swap: "innerHTML", values: pending.values});
+    htmx.ajax("POST", pending.path, {target: "#work", swap: "innerHTML", values: pending.values})
+      .catch(function () {});  // tried again in a moment
   }
   // Kept and sent again: an answer that did not reach the server, or that a proxy in front of it
   // turned away while the app restarts (502, 503, 504). Returns whether one is waiting.
