@@ -102,14 +102,12 @@ def cmd_create_user(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from sqlalchemy import select
 
     from app.db import session_scope
-    from app.models import User
-    from app.users.service import issue_api_token
+    from app.users.service import issue_api_token, user_named
 
     with session_scope() as session:
-        user = session.scalar(select(User).where(User.username == args.username))
+        user = user_named(session, args.username)
         if user is None:
             print(f"error: no user {args.username!r}", file=sys.stderr)
             return 2
@@ -118,11 +116,11 @@ def cmd_token(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from sqlalchemy import select
 
     from app.db import session_scope
     from app.models import Project, User
     from app.pool.service import ImportRefused, import_pool
+    from app.users.service import user_named
 
     path = Path(args.file)
     try:
@@ -135,7 +133,7 @@ def cmd_import(args) -> int:
             if args.label_column:
                 # Imported labels are annotations, so they need a user: the one named, else the
                 # project's creator.
-                imported_by = (session.scalar(select(User).where(User.username == args.user)) if args.user
+                imported_by = (user_named(session, args.user) if args.user
                                else session.get(User, project.created_by_id) if project.created_by_id else None)
                 if imported_by is None:
                     print(f"error: no user {args.user!r}" if args.user else

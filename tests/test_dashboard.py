@@ -314,3 +314,14 @@ def test_a_csv_export_imports_back_as_it_was(users):
     rows = [json.loads(line) for line in api.get(f"/api/v1/projects/{again}/export/items.jsonl").text.splitlines()]
     assert sorted((r["id"], r["text"], r["label"]) for r in rows) == [
         ("=2+5", "=cmd", "=1+1"), ("r2", "-2 minus", "b"), ("r3", "'quoted' as typed", "b")]
+
+
+def test_the_items_csv_has_a_column_for_every_metadata_key_not_only_the_first_rows(users):
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": "M", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    pool = '{"id": "1", "text": "one", "label": "a"}\n{"id": "2", "text": "two", "label": "b", "note": "late key"}\n'
+    api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+             files={"file": ("p.jsonl", pool, "application/x-ndjson")})
+    rows = list(csv.DictReader(io.StringIO(api.get(f"/api/v1/projects/{pid}/export/items.csv").text)))
+    assert [(r["id"], r["note"]) for r in rows] == [("1", ""), ("2", "late key")]

@@ -62,9 +62,11 @@ def test_invalid_utf8_names_every_bad_line_and_no_cap_it_did_not_reach():
 
 
 def test_a_utf16_file_gets_one_sentence_naming_its_encoding():
-    errs = errors_of("id,text\n1,caf\u00e9\n".encode("utf-16"))
-    assert errs == ["the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8",
-                    "the rest of the file could not be read past this; fix it and upload again"]
+    for data in ("id,text\n1,caf\u00e9\n".encode("utf-16"), "id,text\n1,caf\u00e9\n".encode("utf-16-le")):
+        assert errors_of(data) == [
+            "the file is UTF-16 (it starts with a UTF-16 byte order mark, or its first line has NUL bytes between "
+            "its letters); save it as UTF-8",
+            "the rest of the file could not be read past this; fix it and upload again"]
 
 
 @pytest.mark.parametrize("depth, message", [

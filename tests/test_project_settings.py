@@ -102,3 +102,28 @@ def test_the_model_guess_is_off_by_default_and_shown_on_ranked_cards_when_on(cli
     card = client.get(f"/projects/{pid}/label").text
     shown = re.search(r"model's guess:\s+(\w+) \((\d+)%\)", card)
     assert shown and shown.group(1) in ("a", "b") and 50 <= int(shown.group(2)) <= 100
+
+
+def test_a_smaller_batch_starts_the_retrain_now_due(users):
+    api, pid = _project_with_answers(users)  # a model at 4 labels, the next due at 8
+    for label in "ab":
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label})
+    def retrains() -> list[str]:
+        with session_scope() as session:
+            return session.scalars(select(Job.status).where(Job.project_id == pid, Job.kind == "train")
+                                   .order_by(Job.id)).all()
+
+    assert retrains() == ["done"]
+    assert api.patch(f"/api/v1/projects/{pid}", json={"batch_size": 2}).status_code == 200
+    assert retrains() == ["done", "queued"]
+
+
+def test_members_are_found_whatever_the_case_of_their_name(users):
+    _, token = users.create("boss", "admin")
+    users.create("ann", "annotator")
+    api = users.api(token)
+    made = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"], "members": ["ANN"]})
+    assert made.status_code == 201
+    members = api.get(f"/api/v1/projects/{made.json()['id']}/members").json()
+    assert [m["username"] for m in members] == ["ann"]

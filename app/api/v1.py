@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
-from sqlalchemy import select
 
 from app.api.schemas import (
     AnnotationCreate,
@@ -33,6 +32,7 @@ from app.projects.service import (
     update_project,
 )
 from app.simulations.service import list_simulations, queue_simulation
+from app.users.service import user_named
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["api"])
 
@@ -204,7 +204,7 @@ def api_members(project_id: DbId, user: ApiLead, session: ReadSessionDep):
 @router.post("/projects/{project_id}/members", response_model=list[UserRead], status_code=status.HTTP_201_CREATED)
 def api_add_member(project_id: DbId, data: MemberAdd, user: ApiAdmin, session: SessionDep):
     project = _project(session, project_id, user)
-    member = session.scalar(select(User).where(User.username == data.username))
+    member = user_named(session, data.username)
     if member is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {data.username!r}.")
     add_member(session, project_id=project.id, user=member)

@@ -37,10 +37,19 @@ ANNOTATION_COLUMNS = ["item_id", "label", "skipped", "annotator", "created_at", 
                       "holdout", "source", "strategy", "score", "model_version"]
 
 
-def item_columns(project: Project) -> list[str]:
-    """An item row's columns before its metadata: the header of an export with no rows yet."""
+def item_columns(session: Session, project: Project, slice_: str = "all") -> list[str]:
+    """An item export's columns: id, the data, label and how it was reached, then every metadata key
+    the slice's labelled items have, in the order first met (a read of the metadata alone)."""
     data = ["text"] if project.kind == "text" else list(project.feature_names or [])
-    return ["id", *data, "label", "holdout", "n_annotations", "adjudicated"]
+    columns = ["id", *data, "label", "holdout", "n_annotations", "adjudicated"]
+    seen = dict.fromkeys(columns)
+    stmt = (select(Item.meta).where(Item.project_id == project.id, Item.final_label.is_not(None),
+                                    *_slice_condition(slice_)).execution_options(yield_per=FETCH))
+    for meta in session.scalars(stmt):
+        for key in meta or ():
+            if key not in seen:
+                seen[key] = None
+    return list(seen)
 
 
 def item_rows(session: Session, project: Project, slice_: str = "all") -> Iterator[dict]:
@@ -90,21 +99,17 @@ def spreadsheet_safe(value):
 
 
 def as_csv(rows: Iterator[dict], columns: list[str]) -> Iterator[str]:
-    """CSV text in chunks; the header comes from the first row, later keys it lacks are dropped.
-    With no rows it is `columns` alone, so a script reading the file still finds its header."""
+    """CSV text in chunks under the header `columns` (a row without one of them leaves its cell
+    empty), so every row's metadata has its column and an empty export still has its header."""
     buffer = io.StringIO()
-    writer = None
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
+    writer.writerow({key: spreadsheet_safe(key) for key in columns})
     for n, row in enumerate(rows):
-        if writer is None:
-            writer = csv.DictWriter(buffer, fieldnames=list(row), extrasaction="ignore")
-            writer.writerow({key: spreadsheet_safe(key) for key in writer.fieldnames})
         writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
         if n % 1000 == 999:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-    if writer is None:
-        csv.writer(buffer).writerow([spreadsheet_safe(column) for column in columns])
     yield buffer.getvalue()
 
 

@@ -81,7 +81,8 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         with session_scope(write=False) as own:
             own_project = own.get(Project, project.id)
             if kind == "items":
-                rows, columns = export.item_rows(own, own_project, slice_), export.item_columns(own_project)
+                columns = export.item_columns(own, own_project, slice_)
+                rows = export.item_rows(own, own_project, slice_)
             else:
                 rows, columns = export.annotation_rows(own, own_project, slice_), export.ANNOTATION_COLUMNS
             yield from (export.as_csv(rows, columns) if fmt == "csv" else export.as_jsonl(rows))

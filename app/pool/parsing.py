@@ -153,8 +153,9 @@ class PoolParser:
         for lineno, raw in enumerate(self.fileobj, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
-            elif lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                self._error("the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8")
+            elif lineno == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):
+                self._error("the file is UTF-16 (it starts with a UTF-16 byte order mark, or its first line has NUL "
+                            "bytes between its letters); save it as UTF-8")
                 raise _CannotGoOn
             try:
                 yield raw.decode("utf-8")
@@ -366,7 +367,11 @@ class PoolParser:
         label = self._label(where, record) if plan.label_column is not None else None
         if len(self.errors) > problems_before:
             return None
-        meta = {c: record.get(c) for c in plan.meta_columns if record.get(c) not in (None, "")}
+        # JSON records need not share their keys: a key first met in a later record is metadata too
+        meta_columns = plan.meta_columns if self.fmt not in ("jsonl", "json") else [
+            c for c in record if c not in (plan.id_column, plan.text_column, plan.label_column)
+            and c not in plan.feature_columns]
+        meta = {c: record.get(c) for c in meta_columns if record.get(c) not in (None, "")}
         for column, value in meta.items():
             if isinstance(value, str) and len(value) > MAX_FIELD_BYTES:
                 self._error(f"{where}, column {column!r}: longer than {MAX_FIELD_BYTES:,} characters")

@@ -12,7 +12,8 @@ from app.errors import InvalidInput
 from app.models import Item, ItemState, Job, ModelVersion, Project, User
 from app.projects.membership import add_member, visible_project_ids
 from app.projects.schemas import ProjectCreate, ProjectUpdate
-from app.training.queue import queue_training
+from app.training.queue import maybe_queue_training, queue_training
+from app.users.service import user_named
 
 
 def create_project(session: Session, *, data: ProjectCreate, created_by: User | None) -> Project:
@@ -27,7 +28,7 @@ def create_project(session: Session, *, data: ProjectCreate, created_by: User | 
     session.add(project)
     session.flush()
     for username in data.members:
-        member = session.scalar(select(User).where(User.username == username))
+        member = user_named(session, username)
         if member is None:
             raise InvalidInput(f"there is no user {username!r} to add as a member")
         add_member(session, project_id=project.id, user=member)
@@ -60,6 +61,8 @@ def update_project(session: Session, *, project: Project, data: ProjectUpdate) -
               or ("show_model_guess" in said and project.show_model_guess))
     if rerank and project.current_model_version_id is not None:  # (the guesses are stored with the ranking)
         queue_training(session, project=project, n_labels=project.n_training_labels)
+    elif "batch_size" in said:  # a smaller batch may make a retrain due now, with no label to come
+        maybe_queue_training(session, project=project)
     session.flush()
     return said
 

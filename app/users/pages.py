@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
 from app.deps import AdminPageUser, DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect
 from app.models import Role, User
@@ -22,6 +21,7 @@ from app.users.service import (
     set_role,
     start_browser_session,
     tokens_of,
+    user_named,
 )
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -135,7 +135,7 @@ def revoke_token_page(request: Request, user: PageUser, session: SessionDep, tok
 @router.post("/projects/{project_id}/members")
 def add_member_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
                     username: Annotated[str, Form(max_length=80)]):
-    member = session.scalar(select(User).where(User.username == username.strip()))
+    member = user_named(session, username)
     if member is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {username!r}.")
     add_member(session, project_id=project.id, user=member)

@@ -41,15 +41,21 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (in constant time either way). The name is
-    matched as typed, else regardless of case when that finds one user (older databases may hold
-    names that differ only in case)."""
+def user_named(session: Session, username: str) -> User | None:
+    """The user of this name: as typed, else regardless of case when that finds one user (older
+    databases may hold names that differ only in case)."""
     name = username.strip()
     user = session.scalar(select(User).where(User.username == name))
     if user is None:
         alike = session.scalars(select(User).where(func.lower(User.username) == name.lower()).limit(2)).all()
         user = alike[0] if len(alike) == 1 else None
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (in constant time either way); the name as
+    `user_named` finds it."""
+    user = user_named(session, username)
     if user is None:
         verify_password(DUMMY_PASSWORD_HASH, password)
         return None

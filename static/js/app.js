@@ -88,6 +88,7 @@
   // its first rows and the part each column plays. Only the head of the file is sent.
   const PREVIEW_BYTES = 128 * 1024;  // app/pool/preview.py HEAD_BYTES
   let previewTimer = null;
+  let previewAsked = 0;  // only the newest answer is shown: an older, slower one must not replace it
   function showPreview(form) {
     const target = document.getElementById("upload-preview");
     const file = form.elements.file.files[0];
@@ -100,9 +101,10 @@
       if (form.elements[name]) data.append(name, form.elements[name].value);
     }
     const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    const asked = ++previewAsked;
     fetch(target.dataset.previewUrl, {method: "POST", body: data, headers: headers, credentials: "same-origin"})
       .then((r) => (r.ok ? r.text() : null))
-      .then((html) => { if (html !== null) target.innerHTML = html; })
+      .then((html) => { if (html !== null && asked === previewAsked) target.innerHTML = html; })
       .catch(function () {});
   }
   document.addEventListener("change", function (event) {
