@@ -177,13 +177,16 @@ AdminPageUser = Annotated[User, Depends(_page_role(Role.admin))]
 TOUCH_EVERY = timedelta(minutes=5)
 
 
+def _bearer_token(authorization: str) -> str | None:
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def api_user(request: Request) -> User:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Send an API token: Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
-    token = token.strip()
     with read_session() as session:
         row = live_token(session, token=token)
         if row is None:
@@ -215,16 +218,14 @@ ApiAdmin = Annotated[User, Depends(_api_role(Role.admin))]
 def is_admin_request(headers: dict[bytes, bytes], session_data: dict) -> bool:
     """Whether a request comes from an active admin, by API token or browser session, judged from its
     headers alone (before its body is read)."""
-    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    session_id = session_data.get("sid")
-    with read_session() as session:
-        if scheme.lower() == "bearer" and token.strip():
-            row = live_token(session, token=token.strip())
+    token = _bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
+    if token is not None:
+        with read_session() as session:
+            row = live_token(session, token=token)
             return row is not None and row.user.role == Role.admin
-        if isinstance(session_id, str):
-            user = browser_session_user(session, session_id=session_id)
-            return user is not None and user.role == Role.admin
-    return False
+    session_id = session_data.get("sid")
+    user = _signed_in_user(session_id) if isinstance(session_id, str) else None
+    return user is not None and user.role == Role.admin
 
 
 # ---- lookups that 404 ----------------------------------------------------------------------------

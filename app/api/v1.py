@@ -20,6 +20,7 @@ from app.api.schemas import (
 from app.deps import ApiAdmin, ApiLead, ApiUser, DbId, ReadSessionDep, SessionDep, UnitOfWorkRoute, project_for
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
+from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.membership import add_member, is_member, members_of, remove_member
 from app.projects.schemas import ProjectCreate, ProjectSummary, ProjectUpdate
@@ -100,7 +101,7 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
     `label_column` names a column of labels already given (an export's `label`, say): they become
     training labels recorded under the caller, with `why.source` "import"; empty cells stay unlabelled."""
     project = _project(session, project_id, user)
-    features = [c.strip() for c in feature_columns.split(",") if c.strip()] if feature_columns else None
+    features = column_list(feature_columns)
     result = import_pool(session, project=project, fileobj=file.file, filename=file.filename, fmt=format,
                          text_column=text_column, id_column=id_column, feature_columns=features,
                          label_column=label_column, imported_by=user)

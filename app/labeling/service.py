@@ -47,6 +47,11 @@ class Why:
     guess: str | None = None
     guess_confidence: float | None = None
 
+    @classmethod
+    def of(cls, record) -> "Why":
+        """The provenance a lease or an answer carries (the guess is shown, never recorded)."""
+        return cls(record.source, record.strategy, record.score, record.model_version)
+
     def as_dict(self) -> dict:
         return {"source": self.source, "strategy": self.strategy, "score": self.score,
                 "model_version": self.model_version}
@@ -59,7 +64,7 @@ class Served:
 
     @property
     def why(self) -> Why:
-        return Why(self.lease.source, self.lease.strategy, self.lease.score, self.lease.model_version)
+        return Why.of(self.lease)
 
 
 def _lease_expiry(now: datetime) -> datetime:
@@ -298,7 +303,7 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
         seconds_spent = (now - lease.served_at).total_seconds()
     if seconds_spent is not None:
         seconds_spent = max(0.0, min(float(seconds_spent), MAX_SECONDS_SPENT))
-    why = Why(lease.source, lease.strategy, lease.score, lease.model_version) if lease else Why("direct")
+    why = Why.of(lease) if lease else Why("direct")
     annotation = Annotation(
         project_id=project.id, item_id=item.id, user_id=user.id, label=label, skipped=label is None,
         created_at=now, updated_at=now, seconds_spent=seconds_spent,
@@ -340,7 +345,14 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
         Annotation.user_id == user.id, Annotation.project_id == project.id,
         Annotation.source != ServeSource.imported)
         .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
-    return None if last is None else _take_back(session, project=project, user=user, answer=last, now=now)
+    if last is None:
+        return None
+    item = _locked_item(session, project, last.item_id)
+    why = Why.of(last)
+    session.delete(last)
+    session.flush()
+    refresh_item(session, project=project, item=item)
+    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
 
 
 def answer_again(session: Session, *, project: Project, user: User, item: Item,
@@ -352,17 +364,8 @@ def answer_again(session: Session, *, project: Project, user: User, item: Item,
         Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
     if mine is None:
         return None
-    why = Why(mine.source, mine.strategy, mine.score, mine.model_version)
-    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now or utcnow())), mine
-
-
-def _take_back(session: Session, *, project: Project, user: User, answer: Annotation, now: datetime) -> Served:
-    item = _locked_item(session, project, answer.item_id)
-    why = Why(answer.source, answer.strategy, answer.score, answer.model_version)
-    session.delete(answer)
-    session.flush()
-    refresh_item(session, project=project, item=item)
-    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
+    return Served(item, _hold(session, project=project, item=item, user=user, why=Why.of(mine),
+                              now=now or utcnow())), mine
 
 
 def recent_answers(session: Session, *, project: Project, user: User, limit: int = 5) -> list[tuple[Annotation, Item]]:

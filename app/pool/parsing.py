@@ -65,6 +65,11 @@ class ColumnPlan:
     meta_columns: list[str] = field(default_factory=list)
 
 
+def column_list(text: str | None) -> list[str] | None:
+    """Column names typed comma-separated in a form or an API call ("f1, f2"); None for none."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()] or None
+
+
 def detect_format(filename: str | None, declared: str | None = None) -> str:
     if declared:
         if declared not in FORMATS:

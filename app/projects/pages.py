@@ -25,6 +25,7 @@ from app.deps import (
 from app.errors import InvalidInput
 from app.labeling.service import current_model
 from app.models import Item
+from app.pool.parsing import column_list
 from app.pool.preview import HEAD_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
@@ -253,7 +254,7 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                 feature_columns: Annotated[str, Form(max_length=20_000)] = "",
                 label_column: Annotated[str, Form(max_length=200)] = "",
                 progress_token: Annotated[str, Form(max_length=64)] = ""):
-    features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
+    features = column_list(feature_columns)
     # The page polls upload_progress with this token while the server reads the file.
     progress = (ImportProgress(project.id, progress_token, total_bytes=file.size, filename=file.filename)
                 if valid_token(progress_token) else None)
@@ -286,7 +287,7 @@ def upload_preview(request: Request, user: AdminPageUser, project: ProjectDep,
                    label_column: Annotated[str, Form(max_length=200)] = ""):
     """The first rows of a chosen file and the part each column would play, before anything is imported."""
     data = head.file.read(HEAD_BYTES + 1)
-    features = [c.strip() for c in feature_columns.split(",") if c.strip()] or None
+    features = column_list(feature_columns)
     preview = preview_pool(project, data[:HEAD_BYTES], filename=filename, partial=partial or len(data) > HEAD_BYTES,
                            text_column=text_column.strip() or None, id_column=id_column.strip() or None,
                            feature_columns=features, label_column=label_column.strip() or None)
