@@ -146,8 +146,14 @@ def cmd_import(args) -> int:
     except ImportRefused as exc:
         print("the file was not imported:", *exc.errors, sep="\n  ", file=sys.stderr)
         return 1
+    skipped = ""
+    if result.skipped_duplicates:
+        more = ", ..." if result.skipped_duplicates > len(result.skipped_places) else ""
+        skipped = (f"; left out {result.skipped_duplicates} rows without an id already in the project "
+                   f"({', '.join(result.skipped_places)}{more})")
     print(f"imported {result.imported} items"
-          + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else ""))
+          + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
+          + skipped)
     return 0
 
 

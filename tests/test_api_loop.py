@@ -119,6 +119,55 @@ def test_ids_already_in_the_project_refuse_the_file(users):
     assert item_count(project["id"]) == 2
 
 
+def test_a_file_without_ids_uploaded_again_adds_only_its_new_rows(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0)
+    upload = lambda body, name="p.csv": admin.post(f"/api/v1/projects/{project['id']}/items",  # noqa: E731
+                                                   files={"file": (name, body, "text/csv")})
+    first = ("text\n" + "".join(f"review number {i}\n" for i in range(6000))).encode()
+    assert upload(first).json()["imported"] == 6000
+    again = upload(first)
+    assert again.status_code == 201
+    body = again.json()
+    assert (body["imported"], body["skipped_duplicates"]) == (0, 6000)
+    assert body["skipped_places"] == [f"line {n}" for n in range(2, 22)]
+    assert item_count(project["id"]) == 6000
+    # Old rows among new ones (the first insert chunk holds some of each): only the new ones go in,
+    # each under an id of its own, whatever chunk it falls in.
+    mixed = ("text\n" + "".join(f"review number {i}\n" for i in range(5990, 12000))).encode()
+    body = upload(mixed).json()
+    assert (body["imported"], body["skipped_duplicates"]) == (6000, 10)
+    assert body["skipped_places"] == [f"line {n}" for n in range(2, 12)]
+    assert item_count(project["id"]) == 12000
+    with session_scope(write=False) as session:
+        texts = session.scalars(select(Item.payload).where(Item.project_id == project["id"])).all()
+    assert len({t["text"] for t in texts}) == 12000
+    # A row with its own id is a new item even when its text is not; metadata does not make a row new.
+    body = upload(b"id,text\nx1,review number 1\n").json()
+    assert (body["imported"], body["skipped_duplicates"]) == (1, 0)
+    body = upload(b"text,source\nreview number 2,elsewhere\n").json()
+    assert (body["imported"], body["skipped_duplicates"]) == (0, 1)
+
+
+def test_a_skipped_row_brings_no_label(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100)
+    pid = project["id"]
+    upload = lambda body: admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},  # noqa: E731
+                                     files={"file": ("p.csv", body, "text/csv")})
+    assert upload(b"text,label\nsame,fresh\nother,\n").json()["labelled"] == 1
+    body = upload(b"text,label\nsame,rotten\nnew one,plot\n").json()
+    assert (body["imported"], body["labelled"], body["skipped_duplicates"]) == (1, 1, 1)
+    assert item_count(pid) == 3
+    with session_scope(write=False) as session:
+        from app.models import Annotation, Project
+
+        assert session.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == pid)) == 2
+        assert session.get(Project, pid).n_training_labels == 2
+
+
 def test_unknown_label_is_refused(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)

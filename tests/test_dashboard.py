@@ -140,10 +140,14 @@ def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotator
                           files={"file": ("export.csv", exported.content, "text/csv")})
     assert imported.status_code == 201 and imported.json()["imported"] == n_labelled
     assert imported.json()["labelled"] == 0 and "label" in imported.json()["meta_columns"]
+    # the old project's bookkeeping is no metadata of the copy
+    assert imported.json()["left_out_columns"] == ["holdout", "n_annotations", "adjudicated"]
+    assert not {"holdout", "n_annotations", "adjudicated"} & set(imported.json()["meta_columns"])
     with session_scope(write=False) as session:
         copies = {i.external_id: i for i in session.query(Item).filter(Item.project_id == plain)}
         assert {r["id"]: r["text"] for r in rows} == {k: v.payload["text"] for k, v in copies.items()}
         assert all(copies[r["id"]].meta["label"] == r["label"] and copies[r["id"]].final_label is None for r in rows)
+        assert all(set(copies[r["id"]].meta) == {"label"} for r in rows)
 
     # ...and with label_column=label into a new project, the same items with the same labels, as training labels
     new = admin.post("/api/v1/projects", json={"name": "Copy", "kind": "text", "batch_size": 10,

@@ -130,3 +130,43 @@ def test_migrations_keep_every_row_on_sqlite(tmp_path):
     command.upgrade(cfg, "head")
     assert counts() == before
     engine.dispose()
+
+
+def test_0011_gives_the_items_already_imported_the_hash_an_import_gives(tmp_path):
+    """Rows imported before 0011 get the content hash the import computes, so a file uploaded again
+    after the upgrade finds them (text and features alike)."""
+    import io
+
+    from sqlalchemy import select, text
+    from sqlalchemy.orm import Session
+
+    from app.db import make_engine
+    from app.models import Item
+    from app.pool.content import content_hash
+    from app.pool.service import import_pool
+    from app.projects.schemas import ProjectCreate
+    from app.projects.service import create_project
+    from app.users.service import create_user
+
+    url = f"sqlite:///{tmp_path}/hash.db"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "head")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        boss = create_user(session, username="boss", password="password-123", role="admin")
+        words = create_project(session, created_by=boss, data=ProjectCreate(name="W", kind="text", labels=["a", "b"]))
+        table = create_project(session, created_by=boss, data=ProjectCreate(name="T", kind="tabular",
+                                                                            labels=["a", "b"]))
+        import_pool(session, project=words, fileobj=io.BytesIO("text\nün\n\"two, quoted\"\n".encode()),
+                    filename="w.csv")
+        import_pool(session, project=table, fileobj=io.BytesIO(b"x,y\n1.5,2\n0.1,1e-300\n"), filename="t.csv")
+        session.commit()
+        hashes = dict(session.execute(select(Item.id, Item.content_hash)).all())
+        payloads = dict(session.execute(select(Item.id, Item.payload)).all())
+    assert hashes == {i: content_hash(p) for i, p in payloads.items()} and len(set(hashes.values())) == 4
+    engine.dispose()
+    command.downgrade(cfg, "0010")
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT id, content_hash FROM items")).all()) == hashes
+    engine.dispose()

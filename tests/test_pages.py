@@ -76,6 +76,14 @@ def test_admin_creates_a_project_and_uploads_a_pool(client, users):
                          headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert broken.status_code == 422 and "line 2: expected 2 fields, found 3" in broken.text
     assert "nothing of it was kept" in broken.text
+    # The same texts again without ids: nothing is added twice, and the page says so.
+    texts = to_csv(rows[:25], ["text"])
+    again = client.post(f"{url}/upload", files={"file": ("again.csv", texts, "text/csv")},
+                        headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert again.status_code == 200 and "Imported <strong>0</strong> items" in again.text
+    assert ("Nothing in this file was new: <strong>25</strong> rows without an id were already in the project "
+            "(the same content) and were left out, not added twice: line 2, line 3") in again.text
+    assert again.text.count(", line ") == 19 and " and 5 more. To add such rows as new items anyway" in again.text
 
 
 def test_upload_progress_is_kept_per_token_and_only_admins_read_it(client, users):
@@ -408,6 +416,23 @@ def test_a_chosen_file_is_previewed_before_anything_is_imported(client, users):
     assert roles == [("id", "id"), ("review", "text"), ("source", "metadata"), ("label", "label")]
     assert "&lt;b&gt;text 0&lt;/b&gt;" in preview.text and "<b>text" not in preview.text
     assert "broken" not in preview.text  # the cut at the end of the head is no problem of the file
+    # A head cut inside a quoted text, or inside a JSON array, is no broken file either; the same bytes
+    # sent as the whole file are.
+    quoted = 'text\n"one"\n"a review over\ntwo lines'
+    sent = lambda head, name, partial: client.post(  # noqa: E731
+        f"/projects/{pid}/upload-preview", files={"head": ("head", head, "text/csv")},
+        data={"filename": name, "partial": partial, "csrf_token": csrf}).text
+    assert "broken" not in sent(quoted, "p.csv", "true") and ">one<" in sent(quoted, "p.csv", "true")
+    assert "line 3: broken CSV" in sent(quoted, "p.csv", "false")
+    array = '[{"text": "one"}, {"text": "two"}, {"te'
+    assert "invalid JSON" not in sent(array, "p.json", "true") and ">two<" in sent(array, "p.json", "true")
+    assert "item 3 of the array: invalid JSON" in sent(array, "p.json", "false")
+    # a UTF-16 head is the file's problem, cut or not
+    assert "UTF-16" in sent("text\none\n".encode("utf-16"), "p.csv", "true")
+    export = "id,text,label,holdout,n_annotations,adjudicated\nr1,fine,a,False,1,False\n"
+    roles = re.findall(r'<th>(\w+)<br><span class="role role-([\w-]+)">', sent(export, "p.csv", "false"))
+    assert roles == [("id", "id"), ("text", "text"), ("label", "metadata"), ("holdout", "left-out"),
+                     ("n_annotations", "left-out"), ("adjudicated", "left-out")]
     wrong = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", body, "text/csv")},
                         data={"filename": "pool.csv", "csrf_token": csrf})
     assert "no text column" in wrong.text  # without naming it, 'review' is not taken for the text

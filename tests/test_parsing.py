@@ -319,6 +319,11 @@ def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys
     assert "imported 2 items, 1 with a label from column 'label'" in capsys.readouterr().out
     assert main(["import", str(pid), str(pool), "--label-column", "label", "--user", "nobody"]) == 2
     assert _import_counts(pid)[:2] == (5, 2)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("nice\na new line\n")
+    assert main(["import", str(pid), str(plain)]) == 0
+    assert capsys.readouterr().out == ("imported 1 items; left out 1 rows without an id already in the project "
+                                       "(line 1)\n")
 
 
 def test_ids_already_in_the_project_are_named_in_file_order(users):
@@ -355,3 +360,27 @@ def test_broken_json_arrays_and_txt_for_tables_are_named():
         "item 1 of the array, column 'text': the text is empty",
         "item 2 of the array, column 'id': id 'x1' already used on item 1 of the array"]
     assert errors_of(b"1,2\n", kind="tabular", fmt="txt")[0].startswith("a .txt file holds one text per line")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_table_exported_by_labelloop_imports_with_the_same_features(fmt):
+    """An item export carries the old project's holdout, n_annotations and adjudicated columns: in the
+    new project they are neither features (n_annotations is a number) nor metadata."""
+    rows = [{"id": "a", "x": 1.5, "y": 2.0, "label": "p", "holdout": False, "n_annotations": 2,
+             "adjudicated": False, "source": "web"},
+            {"id": "b", "x": 0.5, "y": 1.0, "label": "q", "holdout": True, "n_annotations": 1,
+             "adjudicated": True}]
+    if fmt == "csv":
+        header = ["id", "x", "y", "label", "holdout", "n_annotations", "adjudicated", "source"]
+        data = (",".join(header) + "\n" + "".join(",".join(str(r.get(c, "")) for c in header) + "\n"
+                                               for r in rows)).encode()
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    items, parser = parse_all(data, kind="tabular", fmt=fmt, label_column="label", labels=["p", "q"])
+    assert parser.plan.feature_columns == ["x", "y"]
+    assert parser.plan.left_out == ["holdout", "n_annotations", "adjudicated"]
+    assert [(i.payload["features"], i.label, i.meta) for i in items] == [([1.5, 2.0], "p", {"source": "web"}),
+                                                                         ([0.5, 1.0], "q", {})]
+    # a file that merely has a column of one of these names keeps it
+    items, parser = parse_all(b"x,n_annotations\n1,2\n", kind="tabular", fmt="csv")
+    assert parser.plan.feature_columns == ["x", "n_annotations"] and parser.plan.left_out == []

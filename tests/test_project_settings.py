@@ -75,6 +75,13 @@ def test_the_settings_page_shows_the_project_and_saves_it(client, users):
     bad = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "0"})
     assert bad.status_code == 422 and "Batch size: give a number from 1 to 10,000." in bad.text
     assert "Nothing was changed" in bad.text
+    # every problem of the form at once, whichever stage finds it
+    worse = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "0", "holdout_percent": "80",
+                                                           "strategy_params": "{n_members: 7"})
+    assert worse.status_code == 422
+    for sentence in ("The strategy parameters are not valid JSON", "Batch size: give a number from 1 to 10,000.",
+                     "Holdout share: give a number from 0 to 50%."):
+        assert sentence in worse.text
     with session_scope() as session:
         project = session.get(Project, pid)
         assert (project.batch_size, project.description, project.strategy_params) == (4, "new",

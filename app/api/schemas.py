@@ -50,8 +50,15 @@ class ImportRead(BaseModel):
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    left_out_columns: list[str] = Field(default_factory=list,
+                                        description="a labelloop export's holdout, n_annotations and adjudicated "
+                                                    "columns, which describe the project it came from")
     label_column: str | None = None
     labelled: int = Field(0, description="items imported with a label (training and holdout labels)")
+    skipped_duplicates: int = Field(0, description="rows without an id whose content (text, features) an item of "
+                                                   "the project already has: left out rather than added twice")
+    skipped_places: list[str] = Field(default_factory=list,
+                                      description="where the first 20 of those rows are in the file")
 
 
 class ModelVersionRead(BaseModel):

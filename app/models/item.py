@@ -21,6 +21,8 @@ class Item(Base):
         Index("ix_items_project_state_shuffle", "project_id", "state", "shuffle_key"),
         # Counting training labels after each submit stays an index-only scan.
         Index("ix_items_project_final_label", "project_id", "final_label"),
+        # A file without ids uploaded again: its rows are found by content (app.pool.content).
+        Index("ix_items_project_content_hash", "project_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,6 +31,9 @@ class Item(Base):
     # {"text": ...} for text pools, {"features": [...]} for tabular ones.
     payload: Mapped[dict] = mapped_column(JSON)
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    # app.pool.content.content_hash(payload): rows of a file without ids that are already in the
+    # pool are skipped on import rather than added a second time.
+    content_hash: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(10), default=ItemState.open)
     n_annotations: Mapped[int] = mapped_column(Integer, default=0)
     # The label training uses: the majority of the annotations, None on a tie or none yet.

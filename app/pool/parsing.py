@@ -21,6 +21,10 @@ PARQUET_BATCH_ROWS = 1_000
 # A CSV export puts an apostrophe before a cell a spreadsheet would run as a formula
 # (app/dashboard/export.py); reading a CSV takes it off again, so an export imports as it was.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A labelloop item export's account of the project it came from (app/dashboard/export.py): in
+# another project they are no data about the item, and n_annotations, a number, would otherwise be
+# taken for a feature of a table. Left out when a file has all of them and a label column.
+EXPORT_BOOKKEEPING = ("holdout", "n_annotations", "adjudicated")
 csv.field_size_limit(MAX_FIELD_BYTES)
 
 # tsv: CSV with tabs; txt: one text per line, no header (Prodigy's and Label Studio's plain text);
@@ -63,6 +67,7 @@ class ColumnPlan:
     label_column: str | None = None
     feature_columns: list[str] = field(default_factory=list)
     meta_columns: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # an export's bookkeeping (EXPORT_BOOKKEEPING)
 
 
 def column_list(text: str | None) -> list[str] | None:
@@ -123,6 +128,9 @@ class PoolParser:
         self.labels = list(labels) if labels is not None else []
         self._label_set = frozenset(self.labels)
         self.errors: list[str] = []
+        # Where reading lost its footing (an open quote, a JSON array broken off): the index in
+        # `errors` of that problem. On a file's head, cut anywhere, that is the cut, not the file.
+        self.lost_track_at: int | None = None
         self.plan: ColumnPlan | None = None
         self.columns: list[str] = []
         self.rows_read = 0
@@ -192,6 +200,7 @@ class PoolParser:
             except StopIteration:
                 break
             except csv.Error as exc:
+                self.lost_track_at = len(self.errors)
                 self._error(f"line {start}: broken CSV ({exc}); check the quotes on this line")
                 raise _CannotGoOn from None  # the reader cannot resynchronise after this
             prev_end = reader.line_num
@@ -235,6 +244,7 @@ class PoolParser:
                     self.columns = list(record)
                 yield f"item {number} of the array", number, record
         except ijson.JSONError as exc:
+            self.lost_track_at = len(self.errors)
             self._error(f"item {number + 1} of the array: invalid JSON ({exc})")
             raise _CannotGoOn from None
 
@@ -324,7 +334,9 @@ class PoolParser:
                 self._error(f"column {plan.label_column!r} cannot be both the label column and the {clash} column")
                 return None
         taken = {plan.id_column, plan.text_column, plan.label_column, *plan.feature_columns}
-        plan.meta_columns = [c for c in columns if c not in taken]
+        if "label" in columns and set(EXPORT_BOOKKEEPING) <= set(columns):
+            plan.left_out = [c for c in EXPORT_BOOKKEEPING if c not in taken]
+        plan.meta_columns = [c for c in columns if c not in taken and c not in plan.left_out]
         return plan
 
     def _to_item(self, where: str, line: int, record: dict[str, Any]) -> ParsedItem | None:
@@ -375,7 +387,7 @@ class PoolParser:
         # JSON records need not share their keys: a key first met in a later record is metadata too
         meta_columns = plan.meta_columns if self.fmt not in ("jsonl", "json") else [
             c for c in record if c not in (plan.id_column, plan.text_column, plan.label_column)
-            and c not in plan.feature_columns]
+            and c not in plan.feature_columns and c not in plan.left_out]
         meta = {c: record.get(c) for c in meta_columns if record.get(c) not in (None, "")}
         for column, value in meta.items():
             if isinstance(value, str) and len(value) > MAX_FIELD_BYTES:
@@ -410,7 +422,8 @@ class PoolParser:
         assert plan is not None
         self._auto_features = False
         # The label column is never a feature, even when its labels look like numbers ("0", "1").
-        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column, plan.label_column)]
+        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column, plan.label_column)
+                      and c not in plan.left_out]
         plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)]
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:

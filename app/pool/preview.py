@@ -20,7 +20,8 @@ HEAD_BYTES = 128 * 1024
 class Preview:
     fmt: str
     columns: list[str] = field(default_factory=list)
-    roles: dict[str, str] = field(default_factory=dict)  # column -> "id" | "text" | "label" | "feature" | "metadata"
+    # column -> "id" | "text" | "label" | "feature" | "metadata" | "left out" (an export's bookkeeping)
+    roles: dict[str, str] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)  # as the file has them, column -> value
     errors: list[str] = field(default_factory=list)
     partial: bool = False  # only the head of the file was read
@@ -54,7 +55,8 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         for column in preview.columns:
             preview.roles[column] = ("id" if column == plan.id_column else "text" if column == plan.text_column
                                      else "label" if column == plan.label_column
-                                     else "feature" if column in plan.feature_columns else "metadata")
+                                     else "feature" if column in plan.feature_columns
+                                     else "left out" if column in plan.left_out else "metadata")
     for item in records:
         row = dict(item.meta)
         if plan is not None and plan.id_column:
@@ -66,8 +68,8 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         if plan is not None and plan.label_column:
             row[plan.label_column] = item.label or ""
         preview.rows.append(row)
-    # A cut at the end of the head can leave an open quote; the import reads the whole file and will
-    # say if it really is broken.
-    preview.errors = [e for e in parser.errors if not (partial and ("broken CSV" in e or "could not be read" in e
-                                                                    or "stopped after" in e))]
+    # A cut at the end of the head can leave an open quote or a broken-off array; the import reads
+    # the whole file and will say if it really is broken.
+    lost = parser.lost_track_at
+    preview.errors = parser.errors[:lost] if partial and lost is not None else list(parser.errors)
     return preview

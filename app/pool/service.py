@@ -3,7 +3,7 @@
 import functools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from sqlalchemy import JSON, Boolean, DateTime, func, insert, select, update
@@ -13,12 +13,14 @@ from app.config import get_settings
 from app.db import bulk_insert, dump_json, refresh_planner_statistics
 from app.errors import DomainError
 from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
+from app.pool.content import content_hash
 from app.pool.parsing import PoolParser, UploadError, detect_format
 from app.training.cold_start import queue_cold_start
 from app.training.features import forget
 from app.training.queue import maybe_queue_training
 
 INSERT_CHUNK = 5_000
+SKIPPED_PLACES = 20
 SHUFFLE_KEYS = 2**31
 
 
@@ -30,8 +32,12 @@ class ImportResult:
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    left_out_columns: list[str] = field(default_factory=list)  # an export's bookkeeping columns
     label_column: str | None = None
     labelled: int = 0  # items that came with a label (training and holdout labels alike)
+    # Rows without an id whose content is already in the project: left out, not added twice.
+    skipped_duplicates: int = 0
+    skipped_places: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
 
 
 class ImportRefused(DomainError):
@@ -106,9 +112,30 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     now = utcnow()
     batch: list[dict] = []
     batch_labels: list[str | None] = []
-    imported = labelled = training_labels = 0
+    rows_read = imported = labelled = training_labels = skipped = 0
+    skipped_places: list[str] = []
 
     def flush_batch() -> None:
+        nonlocal imported, labelled, training_labels, skipped
+        if existing_count:
+            # A file without ids uploaded a second time (or a new file repeating old rows) would add
+            # every row again under new row-number ids: such rows are left out, and the result says
+            # where they were. A row with its own id is the user's word that it is a new item.
+            known = _known_contents(session, project, [row["content_hash"] for row in batch
+                                                       if not row["_explicit_id"]])
+            keep = [row["_explicit_id"] or row["content_hash"] not in known for row in batch]
+            for row, label, kept in zip(batch, batch_labels, keep, strict=True):
+                if not kept:
+                    skipped += 1
+                    imported -= 1
+                    labelled -= label is not None
+                    training_labels -= label is not None and not row["is_holdout"]
+                    if len(skipped_places) < SKIPPED_PLACES:
+                        skipped_places.append(row["_line"][1])
+            batch[:] = [row for row, kept in zip(batch, keep, strict=True) if kept]
+            batch_labels[:] = [label for label, kept in zip(batch_labels, keep, strict=True) if kept]
+        for row in batch:
+            del row["_explicit_id"]
         lines = {row["external_id"]: row.pop("_line") for row in batch}
         if existing_count:
             # The parser refuses an id repeated within the file; only a pool that already has items
@@ -129,7 +156,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                  "label": label, "skipped": False, "created_at": now, "updated_at": now, "seconds_spent": None,
                  "source": ServeSource.imported, "strategy": None, "score": None, "model_version": None}
                 for row, label in zip(batch, batch_labels, strict=True) if label is not None])
-        else:
+        elif batch:  # (empty when every row of the chunk was already in the project)
             _insert_items(session, batch)
         batch.clear()
         batch_labels.clear()
@@ -139,6 +166,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     for parsed in parser:
         if parser.errors:
             continue  # keep reading to report more problems, but insert nothing more
+        rows_read += 1
         imported += 1
         shuffle_key = rng.getrandbits(31)
         is_holdout = shuffle_key < holdout_below
@@ -148,8 +176,10 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             training_labels += not is_holdout
         batch.append({
             "project_id": project.id,
-            "external_id": parsed.external_id or str(existing_count + imported),
+            # a row without an id is named by its place: the rows before it in the project and the file
+            "external_id": parsed.external_id or str(existing_count + rows_read),
             "payload": parsed.payload,
+            "content_hash": content_hash(parsed.payload),
             "meta": parsed.meta,
             "state": labelled_state if label is not None else ItemState.open,
             "n_annotations": 1 if label is not None else 0,
@@ -158,6 +188,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "is_holdout": is_holdout,
             "created_at": now,  # one value for the file (a default would call utcnow per row)
             "_line": (parsed.line, parsed.where),
+            "_explicit_id": parsed.external_id is not None,
         })
         batch_labels.append(label)
         if len(batch) >= INSERT_CHUNK:
@@ -184,7 +215,9 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         maybe_queue_training(session, project=project)
     return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
                         feature_columns=plan.feature_columns, meta_columns=plan.meta_columns,
-                        label_column=plan.label_column, labelled=labelled)
+                        left_out_columns=plan.left_out,
+                        label_column=plan.label_column, labelled=labelled,
+                        skipped_duplicates=skipped, skipped_places=skipped_places)
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
@@ -210,6 +243,16 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
     bulk_insert(session, table.name, columns, [
         tuple(value if convert is None else convert(value)
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
+
+
+def _known_contents(session: Session, project: Project, hashes: list[str]) -> set[str]:
+    """The content hashes among `hashes` that items of the project already have."""
+    known: set[str] = set()
+    unique = list(dict.fromkeys(hashes))
+    for start in range(0, len(unique), 500):
+        known.update(session.scalars(select(Item.content_hash).where(
+            Item.project_id == project.id, Item.content_hash.in_(unique[start:start + 500]))).all())
+    return known
 
 
 def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:

@@ -121,6 +121,17 @@ def _holdout_fraction(percent: str) -> float | str:
         return percent  # refused by the schema, with the form's own sentence
 
 
+def _validated(build, params: dict | str):
+    """`build(strategy_params)` (a ProjectCreate or ProjectUpdate) and every problem of the form at
+    once: parameters that are not JSON do not hide a bad batch size, nor the other way round."""
+    errors = [params] if isinstance(params, str) else []
+    try:
+        data = build({} if errors else params)
+    except ValidationError as exc:
+        errors += [_sentence(e) for e in exc.errors()]
+    return (None if errors else data), errors
+
+
 class SettingsFields(BaseModel):
     """The settings form as typed: strings, so that a bad number comes back beside the form as a
     sentence instead of as a validation page."""
@@ -158,16 +169,14 @@ def new_project(request: Request, user: AdminPageUser, session: SessionDep,
     def refused(errors: list[str]):
         return render(request, "projects/new.html", _form_context(form, errors, people), user=user, status_code=422)
 
-    params = _strategy_params(fields.strategy_params, fields.batch_mode)
-    if isinstance(params, str):
-        return refused([params])
     label_list = [part.strip() for part in fields.labels.replace("\n", ",").split(",") if part.strip()]
+    data, errors = _validated(lambda params: ProjectCreate(kind=fields.kind, labels=label_list, members=fields.members,
+                                                           **fields.project_values(params)),
+                              _strategy_params(fields.strategy_params, fields.batch_mode))
+    if errors:
+        return refused(errors)
     try:
-        data = ProjectCreate(kind=fields.kind, labels=label_list, members=fields.members,
-                             **fields.project_values(params))
         project = create_project(session, data=data, created_by=user)
-    except ValidationError as exc:
-        return refused([_sentence(e) for e in exc.errors()])
     except InvalidInput as exc:
         return refused([exc.message])
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
@@ -198,15 +207,13 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
                                                      "notice": notice},
                       user=user, status_code=422 if errors else 200)
 
-    params = _strategy_params(fields.strategy_params, fields.batch_mode)
-    if isinstance(params, str):
-        return answer([params])
+    data, errors = _validated(lambda params: ProjectUpdate(**fields.project_values(params)),
+                              _strategy_params(fields.strategy_params, fields.batch_mode))
+    if errors:
+        return answer(errors)
     try:
-        data = ProjectUpdate(**fields.project_values(params))
         with session.begin_nested():  # a refused change leaves the project as it was
             changed = update_project(session, project=project, data=data)
-    except ValidationError as exc:
-        return answer([_sentence(e) for e in exc.errors()])
     except InvalidInput as exc:
         return answer([exc.message])
     names = [_FIELD_NAMES.get(key, key.replace("_", " ").capitalize()) for key in changed]
