@@ -126,7 +126,7 @@ def cmd_import(args) -> int:
     try:
         with session_scope() as session, path.open("rb") as fh:
             project = session.get(Project, args.project)
-            if project is None:
+            if project is None or project.deleted_at is not None:
                 print(f"error: no project {args.project}", file=sys.stderr)
                 return 2
             imported_by = None

@@ -233,7 +233,7 @@ def project_for(session: Session, user: User, project_id: int) -> Project:
     """The project if `user` may work on it. Others get the same 404 as for a missing project, so
     project ids reveal nothing."""
     project = session.get(Project, project_id)
-    if project is None or not is_member(session, user=user, project_id=project_id):
+    if project is None or project.deleted_at is not None or not is_member(session, user=user, project_id=project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
     return project
 

@@ -22,6 +22,7 @@ from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
+from app.projects.deletion import mark_deleted
 from app.projects.membership import add_member, is_member, members_of, remove_member
 from app.projects.schemas import ProjectCreate, ProjectSummary, ProjectUpdate
 from app.projects.service import (
@@ -88,6 +89,14 @@ def api_update_project(project_id: DbId, data: ProjectUpdate, user: ApiAdmin, se
     return _summary(session, project)
 
 
+@router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+def api_delete_project(project_id: DbId, user: ApiAdmin, session: SessionDep):
+    """Delete a project for good: from now on it answers 404 to everyone, and the worker removes its
+    items, answers and models in the background."""
+    mark_deleted(session, project=_project(session, project_id, user))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/projects/{project_id}/items", response_model=ImportRead, status_code=status.HTTP_201_CREATED)
 def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file: Annotated[UploadFile, File()],
                      format: Annotated[str | None, Form(max_length=10)] = None,
@@ -126,9 +135,11 @@ def _served_or_204(served: labeling.Served | None):
 
 def _item(session, item_id: int, user: User) -> tuple[Item, Project]:
     item = session.get(Item, item_id)
-    if item is None or not is_member(session, user=user, project_id=item.project_id):
+    project = session.get(Project, item.project_id) if item is not None else None
+    if project is None or project.deleted_at is not None or not is_member(session, user=user,
+                                                                          project_id=item.project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id}.")
-    return item, session.get(Project, item.project_id)
+    return item, project
 
 
 @router.post("/items/{item_id}/annotations", response_model=AnnotationRead, status_code=status.HTTP_201_CREATED,

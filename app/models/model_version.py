@@ -49,7 +49,11 @@ class RankingEntry(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    # An item of the model version's project, with no foreign key: a ranking is derived data, deleted
+    # with its model version. With one, deleting items (a project's, app/projects/deletion.py) would
+    # look up every ranking of every project for each item, as this column has no index (one would
+    # slow every million-row ranking write).
+    item_id: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     # With the project's show_model_guess: the model's most probable class (an index into its
     # model version's classes) and that probability, shown faintly on the card

@@ -43,3 +43,6 @@ class Project(Base):
     # Items with a training label (outside the holdout), kept by refresh_item so deciding on a retrain
     # after each label is one row read, not a count over every labelled item.
     n_training_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when an admin deletes the project: from then on nobody sees it, and the worker removes its
+    # rows in short transactions (app/projects/deletion.py), the project row last.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)

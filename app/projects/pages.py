@@ -2,6 +2,7 @@
 
 import json
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
@@ -29,6 +30,7 @@ from app.pool.parsing import column_list
 from app.pool.preview import HEAD_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
+from app.projects.deletion import mark_deleted
 from app.projects.items import FILTERS, browse, history
 from app.projects.membership import members_of
 from app.projects.schemas import ProjectCreate, ProjectUpdate
@@ -48,10 +50,12 @@ router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, depende
 
 
 @router.get("/projects")
-def projects_page(request: Request, user: PageUser, session: ReadSessionDep):
+def projects_page(request: Request, user: PageUser, session: ReadSessionDep,
+                  deleted: Annotated[str, Query(max_length=500)] = ""):
     projects = list_projects(session, user=user)
     counts = project_counts(session, project_ids=[p.id for p in projects])
-    return render(request, "projects/list.html", {"projects": projects, "counts": counts}, user=user)
+    return render(request, "projects/list.html", {"projects": projects, "counts": counts, "deleted": deleted},
+                  user=user)
 
 
 def _form_defaults() -> dict:
@@ -218,6 +222,19 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
         return answer([exc.message])
     names = [_FIELD_NAMES.get(key, key.replace("_", " ").capitalize()) for key in changed]
     return answer([], notice=f"Saved: {', '.join(names)}." if names else "Nothing changed.")
+
+
+@router.post("/projects/{project_id}/delete")
+def delete_project_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                        confirm_name: Annotated[str, Form(max_length=500)] = ""):
+    """Delete a project for good, once its name is typed in (as GitHub and Label Studio ask)."""
+    if confirm_name.strip() != project.name.strip():
+        return render(request, "projects/new.html",
+                      {**_form_context(_settings_form(project), [], []), "project": project,
+                       "delete_error": "The project was not deleted: type its name exactly as it is shown."},
+                      user=user, status_code=422)
+    mark_deleted(session, project=project)
+    return RedirectResponse(f"/projects?deleted={quote(project.name)}", status_code=303)
 
 
 @router.get("/projects/{project_id}")

@@ -86,7 +86,7 @@ def check_strategy(name: str, params: dict) -> None:
 
 def list_projects(session: Session, *, user: User) -> list[Project]:
     """The projects `user` may work on (all of them for admins)."""
-    stmt = select(Project).order_by(Project.id)
+    stmt = select(Project).where(Project.deleted_at.is_(None)).order_by(Project.id)
     visible = visible_project_ids(session, user=user)
     if visible is not None:
         stmt = stmt.where(Project.id.in_(visible))

@@ -232,6 +232,18 @@ def train_and_rank(project_id: int) -> TrainingResult:
                           n_ranked=int(len(order)))
 
 
+def drop_ranking(model_id: int) -> None:
+    """Delete a model version's ranking in chunks (short write transactions)."""
+    while True:
+        with session_scope() as session:
+            ranks = session.scalars(select(RankingEntry.rank).where(RankingEntry.model_version_id == model_id)
+                                    .order_by(RankingEntry.rank).limit(RANKING_CHUNK)).all()
+            if not ranks:
+                return
+            session.execute(delete(RankingEntry).where(RankingEntry.model_version_id == model_id,
+                                                       RankingEntry.rank <= ranks[-1]))
+
+
 def _drop_old_rankings(project_id: int, *, keep: int) -> None:
     """Delete superseded rankings in chunks (short write transactions) and old artifacts."""
     with session_scope(write=False) as session:
@@ -239,14 +251,7 @@ def _drop_old_rankings(project_id: int, *, keep: int) -> None:
             ModelVersion.project_id == project_id, ModelVersion.id != keep)
             .order_by(ModelVersion.id.desc())).all()
     for model_id in old_ids:
-        while True:
-            with session_scope() as session:
-                ranks = session.scalars(select(RankingEntry.rank).where(RankingEntry.model_version_id == model_id)
-                                        .order_by(RankingEntry.rank).limit(RANKING_CHUNK)).all()
-                if not ranks:
-                    break
-                session.execute(delete(RankingEntry).where(RankingEntry.model_version_id == model_id,
-                                                           RankingEntry.rank <= ranks[-1]))
+        drop_ranking(model_id)
     stale = old_ids[KEEP_ARTIFACTS - 1:]
     if stale:  # metrics stay for the learning curve; the bulky parts go
         with session_scope() as session:

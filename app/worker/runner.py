@@ -19,7 +19,8 @@ from sqlalchemy import delete, exists, select, update
 
 from app.config import get_settings
 from app.db import session_scope
-from app.models import Job, JobStatus, Lease, utcnow
+from app.models import Job, JobStatus, Lease, Project, utcnow
+from app.projects.deletion import DELETE_KIND, purge_project
 from app.quality.jobs import QUALITY_KINDS, QualityError, queue_quality, run_quality_job
 from app.simulations.service import run_simulation
 from app.training.cold_start import compute_coverage
@@ -27,9 +28,9 @@ from app.training.service import TrainingError, train_and_rank
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
-JOB_KINDS = ("train", "cold_start", "simulate", *QUALITY_KINDS)
+JOB_KINDS = ("train", "cold_start", "simulate", *QUALITY_KINDS, DELETE_KIND)
 # Long jobs run in a thread of their own, so retrains never queue behind one.
-BACKGROUND_KINDS = ("simulate", *QUALITY_KINDS)
+BACKGROUND_KINDS = ("simulate", *QUALITY_KINDS, DELETE_KIND)
 
 
 def worker_name() -> str:
@@ -64,7 +65,11 @@ def claim_statement(kinds: tuple[str, ...] = JOB_KINDS):
     running = Job.__table__.alias("running")
     busy = exists().where(running.c.project_id == Job.project_id, running.c.kind == Job.kind,
                           running.c.status == JobStatus.running)
-    return (select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), ~busy)
+    # a deleted project's only job is the one removing it (one queued after the deletion, by a
+    # retrain that was running then, is never claimed)
+    deleted = exists().where(Project.id == Job.project_id, Project.deleted_at.is_not(None))
+    return (select(Job).where(Job.status == JobStatus.queued, Job.kind.in_(kinds), ~busy,
+                              ~deleted | (Job.kind == DELETE_KIND))
             .order_by((Job.kind != "train"), Job.id).limit(1)
             .with_for_update(skip_locked=True))
 
@@ -108,6 +113,8 @@ def run_job(job_id: int) -> None:
             run_simulation(params["simulation_id"])
         elif kind == "cold_start":
             compute_coverage(project_id)
+        elif kind == DELETE_KIND:
+            purge_project(project_id)
         elif kind in QUALITY_KINDS:
             run_quality_job(kind, project_id, params)
         else:
@@ -125,7 +132,9 @@ def run_job(job_id: int) -> None:
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(
             status=status, error=error, finished_at=utcnow(), model_version_id=model_version_id))
-        if kind == "train" and model_version_id is not None:  # label quality of the new model, off this path
+        project = session.get(Project, project_id)
+        # label quality of the new model, off this path (not for a project deleted meanwhile)
+        if kind == "train" and model_version_id is not None and project is not None and project.deleted_at is None:
             queue_quality(session, project_id=project_id, model_version_id=model_version_id)
 
 
