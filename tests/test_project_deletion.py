@@ -99,7 +99,7 @@ def test_only_an_admin_deletes_and_the_page_asks_for_the_name(client, users):
     client.cookies.clear()
     csrf = login(client, "boss")
     settings = client.get(f"/projects/{pid}/settings")
-    assert 'action="/projects/%d/delete"' % pid in settings.text
+    assert f'action="/projects/{pid}/delete"' in settings.text
     assert "<strong>&lt;b&gt;Reviews&lt;/b&gt;</strong>" in settings.text
     assert client.post(f"/projects/{pid}/delete", data={"confirm_name": "<b>Reviews</b>"}).status_code == 403  # no CSRF
     wrong = client.post(f"/projects/{pid}/delete", data={"confirm_name": "Reviews", "csrf_token": csrf})
