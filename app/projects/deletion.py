@@ -11,6 +11,8 @@ leaves a project still marked deleted, and the requeued job carries on where it 
 
 import logging
 import shutil
+import time
+from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -36,15 +38,23 @@ def mark_deleted(session: Session, *, project: Project) -> None:
     session.flush()
 
 
-def purge_project(project_id: int) -> int:
+def purge_project(project_id: int, *, on_step: Callable[[str, int, float], None] | None = None) -> int:
     """Remove every row of a project marked deleted; the number of items removed. A project not
-    marked deleted is left alone (the job was queued by mistake, or the project was restored)."""
+    marked deleted is left alone (the job was queued by mistake, or the project was restored).
+
+    `on_step(step, rows, seconds)` hears of each write transaction: "items" (a chunk of items),
+    "ranking" (one model version's ranking, itself deleted in chunks) and "project" (the last one)."""
+    def timed(step: str, started: float, rows: int) -> None:
+        if on_step is not None:
+            on_step(step, rows, time.perf_counter() - started)
+
     with session_scope(write=False) as session:
         project = session.get(Project, project_id)
         if project is None or project.deleted_at is None:
             return 0
     removed = 0
     while True:
+        started = time.perf_counter()
         with session_scope() as session:
             ids = session.scalars(select(Item.id).where(Item.project_id == project_id)
                                   .order_by(Item.id).limit(ITEM_CHUNK)).all()
@@ -52,15 +62,20 @@ def purge_project(project_id: int) -> int:
                 break
             session.execute(delete(Item).where(Item.id.in_(ids)).execution_options(synchronize_session=False))
             removed += len(ids)
+        timed("items", started, len(ids))
     with session_scope(write=False) as session:
         versions = session.scalars(select(ModelVersion.id).where(ModelVersion.project_id == project_id)).all()
     for model_id in versions:
+        started = time.perf_counter()
         drop_ranking(model_id)
+        timed("ranking", started, 0)
+    started = time.perf_counter()
     with session_scope() as session:
         # the rest is small: model versions, jobs (this one's too), members, simulations, reports
         session.execute(update(Project).where(Project.id == project_id)
                         .values(current_model_version_id=None).execution_options(synchronize_session=False))
         session.execute(delete(Project).where(Project.id == project_id).execution_options(synchronize_session=False))
+    timed("project", started, 1)
     forget(project_id)
     shutil.rmtree(project_cache_dir(project_id), ignore_errors=True)
     log.info("project %s deleted: %s items", project_id, removed)
