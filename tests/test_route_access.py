@@ -31,6 +31,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/projects/{project_id}/upload-preview"): {ADMIN},
     ("GET", "/projects/{project_id}/settings"): {ADMIN},
     ("POST", "/projects/{project_id}/settings"): {ADMIN},
+    ("POST", "/projects/{project_id}/delete"): {ADMIN},
     ("GET", "/projects/{project_id}/upload-progress/{token}"): {ADMIN},
     ("POST", "/projects/{project_id}/simulations"): LEADS,
     ("POST", "/projects/{project_id}/members"): {ADMIN},
@@ -54,6 +55,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects"): SIGNED_IN,
     ("GET", "/api/v1/projects/{project_id}"): SIGNED_IN,
     ("PATCH", "/api/v1/projects/{project_id}"): {ADMIN},
+    ("DELETE", "/api/v1/projects/{project_id}"): {ADMIN},
     ("POST", "/api/v1/projects/{project_id}/items"): {ADMIN},
     ("GET", "/api/v1/projects/{project_id}/next"): SIGNED_IN,
     ("POST", "/api/v1/items/{item_id}/annotations"): SIGNED_IN,
@@ -157,8 +159,10 @@ def _is_refused(response, *, anonymous: bool) -> bool:
 
 @pytest.mark.parametrize("role", [ANON, ANNOTATOR, LEAD, ADMIN])
 def test_each_route_lets_through_only_its_roles(app, world, role):
-    # One browser session per role; signing out comes last so it cannot end the session early.
-    routes = sorted(ACCESS, key=lambda route: (route == ("POST", "/logout"), route))
+    # One browser session per role; deleting the project, revoking the role's API token and signing
+    # out come last (in this order) so they cannot end the project, the token or the session early.
+    ends = [("DELETE", "/api/v1/projects/{project_id}"), ("POST", "/tokens/{token_id}/revoke"), ("POST", "/logout")]
+    routes = sorted(ACCESS, key=lambda route: (ends.index(route) if route in ends else -1, route))
     with TestClient(app, base_url="http://testserver") as client:
         if role != ANON:
             login(client, role)
