@@ -15,7 +15,7 @@ REASON = "only one label so far (a): a model needs examples of at least two labe
 def failures_listed(page: str) -> list[tuple[int, str]]:
     """(job id, reason) of every failed retrain in the dashboard's "Needs a human" list."""
     return [(int(job_id), html.unescape(reason)) for job_id, reason in re.findall(
-        r'<li class="error">Retrain #(\d+) failed: <pre class="reason">(.*?)</pre></li>', page, flags=re.S)]
+        r'<li class="error">Retrain #(\d+) failed[^<]*?: <pre class="reason">(.*?)</pre></li>', page, flags=re.S)]
 
 
 def test_a_failed_retrain_is_shown_to_the_lead_and_serving_goes_on(client, users):
@@ -63,3 +63,9 @@ def test_a_failed_retrain_is_shown_to_the_lead_and_serving_goes_on(client, users
     answer = annotator.post(f"/api/v1/items/{served.json()['id']}/annotations", json={"label": "b"})
     assert answer.status_code == 201
     assert annotator.get(f"/api/v1/projects/{pid}/next").status_code == 200
+    # once a later retrain succeeds, the failure no longer needs anyone
+    with session_scope() as session:
+        queue_training(session, project=session.get(Project, pid), n_labels=2)
+    run_worker_until_idle()
+    live = client.get(f"/projects/{pid}/dashboard", headers={"HX-Request": "true"})
+    assert re.search(r'id="fig-model">v2<', live.text) and failures_listed(live.text) == []

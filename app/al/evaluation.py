@@ -89,12 +89,17 @@ def prediction_agreement(previous: list, current: list) -> float | None:
     return float(cohen_kappa_score(a, b))
 
 
-def stopping_hint(kappas: list[float | None], threshold: float = 0.99, window: int = 3) -> dict:
+def stopping_hint(kappas: list[float | None], threshold: float = 0.99, window: int = 3,
+                  training_counts: dict[str, int] | None = None, min_examples: int = 10) -> dict:
     """Stabilising predictions: stop when the mean agreement of the last `window` consecutive model
-    pairs reaches `threshold` (Bloodgood & Vijay-Shanker 2009 use kappa 0.99 over 3)."""
+    pairs reaches `threshold` (Bloodgood & Vijay-Shanker 2009 use kappa 0.99 over 3). Given the
+    training labels per label, never while one has fewer than `min_examples`: models that have seen
+    one or two examples of a label agree by never predicting it (`short`: those labels)."""
     recent = [k for k in kappas if k is not None][-window:]
-    stable = len(recent) == window and float(np.mean(recent)) >= threshold
-    return {"stable": bool(stable), "recent_kappas": recent, "threshold": threshold, "window": window}
+    short = sorted(label for label, n in (training_counts or {}).items() if n < min_examples)
+    stable = len(recent) == window and float(np.mean(recent)) >= threshold and not short
+    return {"stable": bool(stable), "recent_kappas": recent, "threshold": threshold, "window": window,
+            "min_examples": min_examples, "short": short}
 
 
 def uncertainty_histogram(proba: np.ndarray, bins: int = 20) -> dict:

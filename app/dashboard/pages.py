@@ -40,8 +40,8 @@ def dashboard_page(request: Request, user: LeadPageUser, project: ProjectDep, se
 
 @router.get("/projects/{project_id}/disagreements")
 def disagreements_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep):
-    return render(request, "disagreements.html", {"project": project, "rows": disagreements(session, project)},
-                  user=user)
+    rows, total = disagreements(session, project)
+    return render(request, "disagreements.html", {"project": project, "rows": rows, "total": total}, user=user)
 
 
 def _item_of(session, project: Project, item_id: int) -> Item:
@@ -58,7 +58,8 @@ def adjudicate_page(request: Request, user: LeadPageUser, project: ProjectDep, s
     adjudicate(session, project=project, item=item, user=user, label=label)
     if not is_htmx(request):  # the form on the item's own page
         return RedirectResponse(f"/projects/{project.id}/items/{item.id}", status_code=303)
-    return render(request, "disagreements.html", {"project": project, "rows": disagreements(session, project),
+    rows, total = disagreements(session, project)
+    return render(request, "disagreements.html", {"project": project, "rows": rows, "total": total,
                                                   "notice": f"#{item.external_id} is now {label!r}."},
                   block="rows" if is_htmx(request) else None, user=user)
 

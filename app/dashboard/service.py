@@ -17,8 +17,9 @@ from app.models import Annotation, Item, ItemState, Job, JobStatus, ModelVersion
 
 STOPPING_SENTENCE = (
     "Stopping hint: when consecutive models agree on a fixed random sample of the pool (Cohen's kappa of "
-    "at least {threshold} over the last {window} retrains; Bloodgood & Vijay-Shanker 2009), more labels "
-    "are unlikely to change the model much.")
+    "at least {threshold} on average over the last {window} retrains that had new labels; Bloodgood & "
+    "Vijay-Shanker 2009), more labels are unlikely to change the model much. Not before every label has "
+    "{min_examples} training examples: models that have barely seen a label agree by predicting the others.")
 
 
 def _counts(session: Session, project: Project) -> dict:
@@ -66,16 +67,33 @@ def _learning_curve(session: Session, project: Project) -> list[dict]:
     return curve
 
 
-def _labels_by_item(session: Session, project: Project) -> dict[int, dict[int, str]]:
-    """Answers on items that several people labelled: item -> {annotator: label}."""
+def _new_label_kappas(curve: list[dict]) -> list[float | None]:
+    """Each retrain's agreement with the one before, for the retrains that had new labels: a refit
+    on the same labels (a strategy change, an adjudication that changed nothing) agrees with its
+    predecessor by construction and says nothing about whether more labels would help."""
+    kappas, previous = [], None
+    for point in curve:
+        if previous is not None and point["n_labels"] > previous:
+            kappas.append(point["stability_kappa"])
+        previous = point["n_labels"] if previous is None else max(previous, point["n_labels"])
+    return kappas
+
+
+def _answers_by_item(session: Session, project: Project) -> tuple[dict, dict]:
+    """Answers on items that several people labelled, item -> {annotator: label}: (all of them, the
+    people's). Labels that came in a pool file are no person's opinion, so agreement is measured on
+    the second; a disagreement with an imported label is still one to adjudicate (it ties)."""
     rows = session.execute(
-        select(Annotation.item_id, Annotation.user_id, Annotation.label)
+        select(Annotation.item_id, Annotation.user_id, Annotation.label, Annotation.source)
         .join(Item, Item.id == Annotation.item_id)
         .where(Annotation.project_id == project.id, Annotation.skipped.is_(False), Item.n_annotations >= 2)).all()
-    by_item: dict[int, dict[int, str]] = defaultdict(dict)
-    for item_id, user_id, label in rows:
-        by_item[item_id][user_id] = label
-    return by_item
+    every: dict[int, dict[int, str]] = defaultdict(dict)
+    people: dict[int, dict[int, str]] = defaultdict(dict)
+    for item_id, user_id, label, source in rows:
+        every[item_id][user_id] = label
+        if source != ServeSource.imported:
+            people[item_id][user_id] = label
+    return ({i: a for i, a in every.items() if len(a) >= 2}, {i: a for i, a in people.items() if len(a) >= 2})
 
 
 def _annotators(session: Session, project: Project, pairs: list[dict], now: datetime) -> list[dict]:
@@ -91,8 +109,9 @@ def _annotators(session: Session, project: Project, pairs: list[dict], now: date
     rows = session.execute(
         select(Annotation.user_id, User.username,
                func.count().filter(is_label), func.count().filter(Annotation.skipped.is_(True)),
-               func.count().filter(is_label, Annotation.created_at >= now - timedelta(hours=1)),
-               func.max(Annotation.created_at),
+               # an answer changed counts as work done when it was changed
+               func.count().filter(is_label, Annotation.updated_at >= now - timedelta(hours=1)),
+               func.max(Annotation.updated_at),
                func.count().filter(timed), func.sum(Annotation.seconds_spent).filter(timed))
         .join(User, User.id == Annotation.user_id).where(answered)
         .group_by(Annotation.user_id, User.username)).all()
@@ -114,8 +133,9 @@ def _annotators(session: Session, project: Project, pairs: list[dict], now: date
             "user_id": user_id, "username": username, "labels": labels, "skips": skips, "last_hour": last_hour,
             "last_at": last_at.isoformat(),
             "median_seconds": middle,
-            # throughput while labelling: labels per hour of time spent on the cards
-            "labels_per_hour": labels / active_hours if active_hours > 0 else None,
+            # throughput while labelling: the timed labels per hour of time spent on their cards (a
+            # label sent without a card, through the API, has no time and is left out of both)
+            "labels_per_hour": n_timed / active_hours if active_hours > 0 else None,
             "mean_kappa": sum(kappas[user_id]) / len(kappas[user_id]) if kappas[user_id] else None,
         })
     return result
@@ -126,18 +146,25 @@ def _disputed(by_item: dict[int, dict[int, str]]) -> list[int]:
     return [item_id for item_id, answers in by_item.items() if len(set(answers.values())) > 1]
 
 
-def disagreements(session: Session, project: Project, limit: int = 50) -> list[dict]:
-    """Items whose annotators disagree and that no lead has decided yet, oldest first."""
-    by_item = _labels_by_item(session, project)
+DISAGREEMENTS_PAGE = 50  # items on the disagreements page at a time
+
+
+def disagreements(session: Session, project: Project, limit: int | None = None) -> tuple[list[dict], int]:
+    """The first `limit` (DISAGREEMENTS_PAGE) items whose annotators disagree and that no lead has
+    decided yet, oldest first, and how many such items there are in all."""
+    limit = limit or DISAGREEMENTS_PAGE
+    by_item = _answers_by_item(session, project)[0]
     ids = _disputed(by_item)
     if not ids:
-        return []
+        return [], 0
+    total = open_disagreement_count(session, project, by_item)
     items = session.scalars(select(Item).where(Item.id.in_(ids), Item.adjudicated_label.is_(None))
                             .order_by(Item.id).limit(limit)).all()
     names = dict(session.execute(select(User.id, User.username).where(
         User.id.in_({u for i in items for u in by_item[i.id]}))).all())
     return [{"item_id": item.id, "external_id": item.external_id, "payload": item.payload,
-             "answers": {names[u]: label for u, label in sorted(by_item[item.id].items())}} for item in items]
+             "answers": {names[u]: label for u, label in sorted(by_item[item.id].items())}}
+            for item in items], total
 
 
 def open_disagreement_count(session: Session, project: Project, by_item: dict[int, dict[int, str]]) -> int:
@@ -170,23 +197,27 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
     curve = _learning_curve(session, project)
     current = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
         else None
-    by_item = _labels_by_item(session, project)
-    pairs = pairwise_kappa(by_item)
+    by_item, by_person = _answers_by_item(session, project)
+    pairs = pairwise_kappa(by_person)
     names = dict(session.execute(select(User.id, User.username).where(
         User.id.in_({u for p in pairs for u in (p["a"], p["b"])}))).all()) if pairs else {}
     for pair in pairs:
         pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
-    hint = stopping_hint([point["stability_kappa"] for point in curve])
-    hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"])
-    failed = session.scalars(select(Job).where(Job.project_id == project.id, Job.kind == "train",
-                                               Job.status == JobStatus.failed)
-                             .order_by(Job.id.desc()).limit(5)).all()
+    distribution = _label_distribution(session, project)
+    hint = stopping_hint(_new_label_kappas(curve), training_counts=distribution["training"])
+    hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"],
+                                                min_examples=hint["min_examples"])
+    # failures still standing: none once a later model was trained
+    failed = session.scalars(select(Job).where(
+        Job.project_id == project.id, Job.kind == "train", Job.status == JobStatus.failed,
+        *([Job.finished_at > current.created_at] if current is not None else []))
+        .order_by(Job.id.desc()).limit(5)).all()
     waiting = dict(session.execute(select(Job.status, func.count()).where(
         Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
         .group_by(Job.status)).all())
     labels_last_hour = session.scalar(select(func.count()).select_from(Annotation).where(
         Annotation.project_id == project.id, Annotation.skipped.is_(False),
-        Annotation.created_at >= now - timedelta(hours=1))) or 0
+        Annotation.source != ServeSource.imported, Annotation.updated_at >= now - timedelta(hours=1))) or 0
     model = None
     diagnostics = {}
     if current is not None:
@@ -208,13 +239,16 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
                     "holdout_fraction": project.holdout_fraction},
         "counts": counts,
         "labels_last_hour": labels_last_hour,
-        "label_distribution": _label_distribution(session, project),
+        "label_distribution": distribution,
         "model": model,
         "learning_curve": curve,
         "stopping": hint,
         "annotators": _annotators(session, project, pairs, now),
-        "agreement": {"pairs": pairs, "krippendorff_alpha": krippendorff_alpha_nominal(by_item),
-                      "items_with_several_labels": len(by_item)},
+        "agreement": {"pairs": pairs, "krippendorff_alpha": krippendorff_alpha_nominal(by_person),
+                      "items_with_several_labels": len(by_person),
+                      # alpha is undefined then (no disagreement is expected); the page says why
+                      "all_one_label": len({label for answers in by_person.values()
+                                            for label in answers.values()}) == 1},
         "disagreements_open": open_disagreement_count(session, project, by_item),
         "suspicious_open": suspicious_count(session, project=project),
         "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),

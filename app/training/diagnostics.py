@@ -52,6 +52,9 @@ def compute(*, classifier, features: PoolFeatures, labelled_ids: np.ndarray, y: 
         metrics["stability_kappa"] = prediction_agreement(previous_stop["predictions"], stop_predictions)
 
     rng = np.random.default_rng(seed)
+    # An open item may already have a label (one of the several opinions the project asks for): it is
+    # on the map in its label's colour, so neither the map nor the histogram counts it as unlabelled.
+    open_ids = open_ids[~np.isin(open_ids, labelled_ids)]
     open_rows = features.rows_for(open_ids)
     proba = predict_proba_chunked(classifier, X[open_rows]) if len(open_rows) else np.empty((0, 2))
     histogram = uncertainty_histogram(proba)

@@ -107,7 +107,7 @@ def run_job(job_id: int) -> None:
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
     beat.start()
-    status, error, model_version_id = JobStatus.done, None, None
+    status, error, model_version_id, n_labels = JobStatus.done, None, None, None
     try:
         if kind == "simulate":
             run_simulation(params["simulation_id"])
@@ -118,7 +118,9 @@ def run_job(job_id: int) -> None:
         elif kind in QUALITY_KINDS:
             run_quality_job(kind, project_id, params)
         else:
-            model_version_id = train_and_rank(project_id).model_version_id
+            trained = train_and_rank(project_id)
+            # the labels the model was fitted on (more than were in when the job was queued)
+            model_version_id, n_labels = trained.model_version_id, trained.n_labels
     except (TrainingError, QualityError) as exc:
         status, error = JobStatus.failed, str(exc)
     except Exception as exc:
@@ -131,7 +133,8 @@ def run_job(job_id: int) -> None:
         beat.join()
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(
-            status=status, error=error, finished_at=utcnow(), model_version_id=model_version_id))
+            status=status, error=error, finished_at=utcnow(), model_version_id=model_version_id,
+            **({"n_labels": n_labels} if n_labels is not None else {})))
         project = session.get(Project, project_id)
         # label quality of the new model, off this path (not for a project deleted meanwhile)
         if kind == "train" and model_version_id is not None and project is not None and project.deleted_at is None:

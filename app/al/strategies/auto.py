@@ -440,10 +440,13 @@ class Auto(QueryStrategy):
         else:
             best = max((a for a in self.arms if means[a] is not None), key=lambda a: means[a])
             mine = means[arm]
-            mine_text = (f"its batches raised held-out accuracy by {mine:+.1%} on average over "
-                         f"{state['rewarded'][arm]} batches" if mine is not None else "it has no measured batch yet")
-            reason = (f"{arm} was drawn with probability {p:.0%}: {mine_text}; the best so far is {best} "
-                      f"({means[best]:+.1%}).")
+            # the reward: the change its batch made to the model's probability of the true label on
+            # the random-share items (not the dashboard's holdout), in points of that probability
+            mine_text = (f"its batches changed the model's probability of the right label on the randomly drawn "
+                         f"items by {100 * mine:+.1f} points on average over {state['rewarded'][arm]} batches"
+                         if mine is not None else "it has no measured batch yet")
+            reason = (f"{arm} was drawn with probability {p:.0%}: {mine_text}; the highest average so far is "
+                      f"{best}'s ({100 * means[best]:+.1f} points).")
         return {"strategy": self.name, "arm": arm, "probability": round(p, 4),
                 "probabilities": {a: round(v, 4) for a, v in self._probabilities.items()},
                 "mean_reward": {a: (round(v, 5) if v is not None else None) for a, v in means.items()},
