@@ -104,6 +104,10 @@ def test_flipped_labels_are_found(labelled_pool):
         assert len(flipped & listed) >= N_FLIPPED * 3 // 4
         flagged = session.scalars(select(ItemQuality.item_id).where(ItemQuality.flagged.is_(True))).all()
         assert len(flipped & set(flagged)) >= N_FLIPPED * 2 // 3
+        # the queue holds about as many labels as confident learning estimates are wrong, not every
+        # label the model is unsure of
+        assert listed == set(flagged) and len(listed) <= 2 * N_FLIPPED, (len(listed), N_FLIPPED)
+        assert 0.7 <= st.report.details["oof_accuracy"] <= 1
         first = rows[0]
         assert first["suggested_label"] != first["given_label"]
         assert first["labelled_by"] == [f"ann: {first['given_label']}"]

@@ -913,18 +913,26 @@ def leave_one_out(model, X_train, y_train, X_target=None, y_target=None, *, indi
 # ---------------------------------------------------------------------------------------------------------
 
 def confident_learning_flags(proba, codes):
-    """Confident learning (Northcutt et al. 2021): thresholds t_j = mean p_j over items labelled j; an item
-    is counted for class j* = argmax over {j : p_ij >= t_j} of p_ij, and flagged if j* exists and differs
-    from its label (an off-diagonal entry of the confident joint). Returns (flags, thresholds)."""
+    """Confident learning (Northcutt et al. 2021) by its authors' library: cleanlab's
+    find_label_issues with its default prune-by-noise-rate filter. Per-class thresholds t_j (the mean
+    p_j over items labelled j) give the confident joint of given and likely true labels; calibrated,
+    it estimates how many items of each given label belong to each other one, and that many are
+    flagged, those with the largest margin p_j - p_given; an item the model predicts as labelled is
+    never flagged. (Counting every off-diagonal item of the confident joint instead flags about every
+    label below its class's mean confidence when the model is weak: most of a small project's
+    correct labels.) Returns (flags, thresholds)."""
+    from cleanlab.filter import find_label_issues
+
     proba = np.asarray(proba, dtype=float)
     codes = np.asarray(codes)
     K = proba.shape[1]
     thresholds = np.array([proba[codes == j, j].mean() if np.any(codes == j) else 1.0 for j in range(K)])
-    above = proba >= thresholds[None, :] - 1e-12
-    masked = np.where(above, proba, -np.inf)
-    best = np.argmax(masked, axis=1)
-    flags = above.any(axis=1) & (best != codes)
-    return flags, thresholds
+    if K < 2 or len(np.unique(codes)) < 2:
+        return np.zeros(len(codes), dtype=bool), thresholds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a label with a single example: "may not flag all label issues"
+        flags = find_label_issues(codes, proba, filter_by="prune_by_noise_rate", n_jobs=1)
+    return np.asarray(flags, dtype=bool), thresholds
 
 
 @dataclass

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -21,8 +21,6 @@ class Item(Base):
         Index("ix_items_project_state_shuffle", "project_id", "state", "shuffle_key"),
         # Counting training labels after each submit stays an index-only scan.
         Index("ix_items_project_final_label", "project_id", "final_label"),
-        # A file without ids uploaded again: its rows are found by content (app.pool.content).
-        Index("ix_items_project_content_hash", "project_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,8 +30,9 @@ class Item(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
     # app.pool.content.content_hash(payload): rows of a file without ids that are already in the
-    # pool are skipped on import rather than added a second time.
-    content_hash: Mapped[str | None] = mapped_column(String(32))
+    # pool are skipped on import rather than added a second time. No index: an import reads the
+    # project's hashes once (a random-key index cost a 1M-row import about 5 s; a re-upload is rare).
+    content_hash: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(10), default=ItemState.open)
     n_annotations: Mapped[int] = mapped_column(Integer, default=0)
     # The label training uses: the majority of the annotations, None on a tie or none yet.

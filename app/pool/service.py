@@ -114,16 +114,17 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     batch_labels: list[str | None] = []
     rows_read = imported = labelled = training_labels = skipped = 0
     skipped_places: list[str] = []
+    known_contents: set[int] | None = None  # the project's content hashes, read at the first row without an id
 
     def flush_batch() -> None:
-        nonlocal imported, labelled, training_labels, skipped
-        if existing_count:
+        nonlocal imported, labelled, training_labels, skipped, known_contents
+        if existing_count and not all(row["_explicit_id"] for row in batch):
             # A file without ids uploaded a second time (or a new file repeating old rows) would add
             # every row again under new row-number ids: such rows are left out, and the result says
             # where they were. A row with its own id is the user's word that it is a new item.
-            known = _known_contents(session, project, [row["content_hash"] for row in batch
-                                                       if not row["_explicit_id"]])
-            keep = [row["_explicit_id"] or row["content_hash"] not in known for row in batch]
+            if known_contents is None:
+                known_contents = _contents(session, project)
+            keep = [row["_explicit_id"] or row["content_hash"] not in known_contents for row in batch]
             for row, label, kept in zip(batch, batch_labels, keep, strict=True):
                 if not kept:
                     skipped += 1
@@ -245,14 +246,11 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
 
 
-def _known_contents(session: Session, project: Project, hashes: list[str]) -> set[str]:
-    """The content hashes among `hashes` that items of the project already have."""
-    known: set[str] = set()
-    unique = list(dict.fromkeys(hashes))
-    for start in range(0, len(unique), 500):
-        known.update(session.scalars(select(Item.content_hash).where(
-            Item.project_id == project.id, Item.content_hash.in_(unique[start:start + 500]))).all())
-    return known
+def _contents(session: Session, project: Project) -> set[int]:
+    """The content hashes of the project's items (from before this import: this one's rows are
+    compared with what was there, not with each other). About 2 s and 60 MB at a million items."""
+    return set(session.scalars(select(Item.content_hash).where(
+        Item.project_id == project.id, Item.content_hash.is_not(None)).execution_options(yield_per=50_000)))
 
 
 def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:

@@ -100,7 +100,9 @@ def analyse(inputs: data.Inputs) -> tuple[list[dict], dict]:
                "thresholds": {str(c): float(t) for c, t in zip(issues.classes, issues.thresholds, strict=True)},
                "label_counts": {str(c): int(k) for c, k in zip(classes, counts, strict=True)},
                "n_labels_trained": inputs.n_labels_trained, "unknown_labels": inputs.unknown_labels,
-               "version": inputs.version}
+               "version": inputs.version,
+               # how far to trust the flags: the same out-of-fold predictions, scored against the labels
+               "oof_accuracy": float(np.mean(np.argmax(oof, axis=1) == np.searchsorted(model_classes, y)))}
     return rows, {"approx": approx, "details": details}
 
 

@@ -5,7 +5,7 @@ Everything here reads what the worker stored (app/quality/jobs.py); nothing fits
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.dashboard.service import adjudicate
@@ -26,8 +26,6 @@ from app.models import (
     User,
 )
 
-# Listed as suspicious: flagged by confident learning, or the held-out predictors give the label under half.
-SUSPICIOUS_SCORE = 0.5
 ACTIONS = ("confirm", "relabel", "requeue")
 
 
@@ -108,7 +106,7 @@ def suspicious(session: Session, *, project: Project, report: QualityReport | No
     rows = session.execute(
         select(ItemQuality, Item).join(Item, Item.id == ItemQuality.item_id)
         .where(ItemQuality.model_version_id == report.model_version_id,
-               or_(ItemQuality.flagged.is_(True), ItemQuality.score >= SUSPICIOUS_SCORE),
+               ItemQuality.flagged.is_(True),
                Item.final_label == ItemQuality.given_label, Item.is_holdout.is_(False), ~_reviewed())
         .order_by(ItemQuality.score.desc(), ItemQuality.item_id).limit(limit)).all()
     names = _annotators(session, [item.id for _, item in rows])
@@ -123,7 +121,7 @@ def suspicious_count(session: Session, *, project: Project) -> int:
     return session.scalar(
         select(func.count()).select_from(ItemQuality).join(Item, Item.id == ItemQuality.item_id)
         .where(ItemQuality.model_version_id == report.model_version_id,
-               or_(ItemQuality.flagged.is_(True), ItemQuality.score >= SUSPICIOUS_SCORE),
+               ItemQuality.flagged.is_(True),
                Item.final_label == ItemQuality.given_label, Item.is_holdout.is_(False), ~_reviewed())) or 0
 
 

@@ -21,18 +21,18 @@ depends_on = None
 CHUNK = 5_000
 
 
-def _content_hash(payload: dict) -> str:
+def _content_hash(payload: dict) -> int:
     """A frozen copy of app.pool.content.content_hash (a migration does not import app code)."""
     data = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
 def upgrade() -> None:
     # add_column, not batch mode: on SQLite this needs no copy of the table.
-    op.add_column('items', sa.Column('content_hash', sa.String(length=32), nullable=True))
+    op.add_column('items', sa.Column('content_hash', sa.BigInteger(), nullable=True))
     bind = op.get_bind()
     items = sa.table('items', sa.column('id', sa.Integer), sa.column('payload', sa.Text),
-                     sa.column('content_hash', sa.String))
+                     sa.column('content_hash', sa.BigInteger))
     last = 0
     while True:
         rows = bind.execute(sa.select(items.c.id, sa.cast(items.c.payload, sa.Text)).where(items.c.id > last)
@@ -43,10 +43,8 @@ def upgrade() -> None:
                      .values(content_hash=sa.bindparam('hash')),
                      [{'item_id': i, 'hash': _content_hash(json.loads(p))} for i, p in rows])
         last = rows[-1][0]
-    op.create_index('ix_items_project_content_hash', 'items', ['project_id', 'content_hash'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_items_project_content_hash', table_name='items')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_column('content_hash')

@@ -379,14 +379,30 @@ def test_suspicious_labels_on_text_with_string_labels():
     np.testing.assert_allclose(only_oof.score, 1 - issues.p_given)
 
 
-def test_confident_learning_flags_by_hand():
+def test_confident_learning_thresholds_by_hand():
     proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     codes = np.array([0, 0, 1, 1, 0])
     flags, thresholds = confident_learning_flags(proba, codes)
     np.testing.assert_allclose(thresholds, [(0.9 + 0.7 + 0.3) / 3, (0.8 + 0.4) / 2])
-    # item 3 (label 1): p0 = 0.6 < t0 = 0.633, p1 = 0.4 < t1 = 0.6: no confident class, not flagged
-    # item 4 (label 0): p1 = 0.7 >= t1 = 0.6 and p0 = 0.3 < t0: confidently class 1
+    # item 4 (label 0): p1 = 0.7 >= t1 = 0.6 and p0 = 0.3 < t0: confidently class 1, and predicted so
     assert flags.tolist() == [False, False, False, False, True]
+    # one label only: nothing to tell apart
+    assert not confident_learning_flags(proba[:2], np.array([0, 0]))[0].any()
+
+
+@pytest.mark.parametrize("loader", [load_digits, load_breast_cancer], ids=["digits", "breast_cancer"])
+def test_confident_learning_flags_few_clean_labels_and_about_as_many_as_were_flipped(loader):
+    X, y = loader(return_X_y=True)
+    clean_model = make_pipeline(StandardScaler(), build_classifier("tabular")).fit(X, y)
+    clean = confident_learning_flags(out_of_fold_proba(clean_model, X, y, cv=5, random_state=0),
+                                     np.searchsorted(clean_model.classes_, y))[0]
+    assert clean.sum() <= 0.05 * len(y)
+    noisy, flipped = _flip(y, 0.10, seed=0)
+    model = make_pipeline(StandardScaler(), build_classifier("tabular")).fit(X, noisy)
+    flags = confident_learning_flags(out_of_fold_proba(model, X, noisy, cv=5, random_state=0),
+                                     np.searchsorted(model.classes_, noisy))[0]
+    assert 0.6 * len(flipped) <= flags.sum() <= 1.4 * len(flipped)
+    assert len(set(np.flatnonzero(flags).tolist()) & set(flipped.tolist())) >= 0.6 * len(flipped)
 
 
 def test_refuses_what_it_cannot_differentiate():
