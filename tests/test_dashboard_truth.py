@@ -174,3 +174,34 @@ def test_the_disagreements_page_says_when_it_shows_the_first_of_more(client, use
     page = client.get(f"/projects/{pid}/disagreements").text
     assert len(re.findall(r'class="panel disagreement"', page)) == 3
     assert "The first 3 of 4 open disagreements, oldest first" in page
+
+
+def test_agreement_is_reused_until_the_answers_change_and_then_by_its_cost(users, monkeypatch):
+    from app.dashboard import service
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = _project(admin, annotations_per_item=2)
+    admin.post(f"/api/v1/projects/{pid}/items",
+               files={"file": ("p.csv", to_csv(rotten_tomatoes(30), ["id", "text"]), "text/csv")})
+    monkeypatch.setattr(service, "AGREEMENT_REUSE_FACTOR", 0.0)  # changed answers: recomputed at once
+    calls = []
+    real = service._answers_by_item
+    monkeypatch.setattr(service, "_answers_by_item", lambda *a: calls.append(1) or real(*a))
+    apis = {name: users.api(users.create(name, "annotator")[1]) for name in ("ann", "bob")}
+    users.join(pid, "ann", "bob")
+    for api in apis.values():
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "fresh"})
+    admin.get(f"/api/v1/projects/{pid}/stats")
+    admin.get(f"/api/v1/projects/{pid}/stats")
+    assert len(calls) == 1  # nothing changed in between
+    item = apis["ann"].get(f"/api/v1/projects/{pid}/next").json()
+    apis["ann"].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "rotten"})
+    admin.get(f"/api/v1/projects/{pid}/stats")
+    assert len(calls) == 2
+    monkeypatch.setattr(service, "AGREEMENT_REUSE_FACTOR", 1e9)  # as if it were costly
+    item = apis["bob"].get(f"/api/v1/projects/{pid}/next").json()
+    apis["bob"].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "rotten"})
+    stats = admin.get(f"/api/v1/projects/{pid}/stats").json()
+    assert len(calls) == 2 and stats["agreement"]["as_of"] <= stats["generated_at"]

@@ -4,7 +4,10 @@ Nothing here fits or asks a model: holdout scores, stability, the uncertainty hi
 pool map were stored with each model version by the worker.
 """
 
+import threading
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
@@ -168,10 +171,13 @@ def disagreements(session: Session, project: Project, limit: int | None = None) 
 
 
 def open_disagreement_count(session: Session, project: Project, by_item: dict[int, dict[int, str]]) -> int:
-    """How many items' annotators disagree with no lead's decision yet: counted from the answers the
-    dashboard has already read for agreement (`by_item`), plus the ids of decided items only, where
-    `disagreements` loads whole items (the dashboard polls every few seconds)."""
-    disputed = set(_disputed(by_item))
+    """How many items' annotators disagree with no lead's decision yet: counted from the answers
+    already read (`by_item`), plus the ids of decided items only, where `disagreements` loads whole
+    items (the dashboard polls every few seconds)."""
+    return _open_of(session, project, set(_disputed(by_item)))
+
+
+def _open_of(session: Session, project: Project, disputed: set[int]) -> int:
     if not disputed:
         return 0
     decided = set(session.scalars(select(Item.id).where(
@@ -188,6 +194,57 @@ def _strategy_choice(model: ModelVersion) -> dict | None:
                                              "step", "reason")}
 
 
+# Agreement is computed in Python over every answer on items labelled twice or more: about 3 s at
+# 200,000 answers on SQLite, and each open dashboard asks every 5 s. A result is reused until the
+# answers change; once they have, it is recomputed when it is older than this many times what
+# computing it took (a small project: at once; a big one: every half minute or so), so polling
+# dashboards spend at most about a tenth of a core on it.
+AGREEMENT_REUSE_FACTOR = 10.0
+
+
+@dataclass
+class _Agreement:
+    fingerprint: tuple
+    computed_at: float  # time.monotonic()
+    seconds: float
+    as_of: datetime
+    pairs: list[dict]
+    alpha: float | None
+    n_items: int
+    all_one_label: bool
+    disputed: set[int]  # items whose answers (imported ones included) differ
+
+
+_agreements: dict[tuple, _Agreement] = {}  # by (project id, creation time): ids come back after a delete
+_agreements_lock = threading.Lock()
+
+
+def _agreement(session: Session, project: Project) -> _Agreement:
+    fingerprint = tuple(session.execute(select(func.count(), func.max(Annotation.updated_at))
+                                        .where(Annotation.project_id == project.id)).one())
+    key = (project.id, project.created_at)
+    with _agreements_lock:
+        cached = _agreements.get(key)
+    if cached is not None and (cached.fingerprint == fingerprint or time.monotonic() - cached.computed_at
+                               < AGREEMENT_REUSE_FACTOR * cached.seconds):
+        return cached
+    started = time.monotonic()
+    by_item, by_person = _answers_by_item(session, project)
+    pairs = pairwise_kappa(by_person)
+    names = dict(session.execute(select(User.id, User.username).where(
+        User.id.in_({u for p in pairs for u in (p["a"], p["b"])}))).all()) if pairs else {}
+    for pair in pairs:
+        pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
+    result = _Agreement(
+        fingerprint=fingerprint, computed_at=started, seconds=time.monotonic() - started, as_of=utcnow(),
+        pairs=pairs, alpha=krippendorff_alpha_nominal(by_person), n_items=len(by_person),
+        all_one_label=len({label for answers in by_person.values() for label in answers.values()}) == 1,
+        disputed=set(_disputed(by_item)))
+    with _agreements_lock:
+        _agreements[key] = result
+    return result
+
+
 def project_stats(session: Session, project: Project, *, include_map: bool = True) -> dict:
     """Everything on the dashboard, as one JSON-ready dict (the page and the API share it)."""
     from app.quality.service import suspicious_count  # it builds on this module's adjudicate
@@ -197,12 +254,8 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
     curve = _learning_curve(session, project)
     current = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
         else None
-    by_item, by_person = _answers_by_item(session, project)
-    pairs = pairwise_kappa(by_person)
-    names = dict(session.execute(select(User.id, User.username).where(
-        User.id.in_({u for p in pairs for u in (p["a"], p["b"])}))).all()) if pairs else {}
-    for pair in pairs:
-        pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
+    agreement = _agreement(session, project)
+    pairs = agreement.pairs
     distribution = _label_distribution(session, project)
     hint = stopping_hint(_new_label_kappas(curve), training_counts=distribution["training"])
     hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"],
@@ -244,12 +297,14 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         "learning_curve": curve,
         "stopping": hint,
         "annotators": _annotators(session, project, pairs, now),
-        "agreement": {"pairs": pairs, "krippendorff_alpha": krippendorff_alpha_nominal(by_person),
-                      "items_with_several_labels": len(by_person),
+        "agreement": {"pairs": pairs, "krippendorff_alpha": agreement.alpha,
+                      "items_with_several_labels": agreement.n_items,
                       # alpha is undefined then (no disagreement is expected); the page says why
-                      "all_one_label": len({label for answers in by_person.values()
-                                            for label in answers.values()}) == 1},
-        "disagreements_open": open_disagreement_count(session, project, by_item),
+                      "all_one_label": agreement.all_one_label,
+                      # on a big project, reused while new answers come in (AGREEMENT_REUSE_FACTOR)
+                      "as_of": agreement.as_of.isoformat(),
+                      "age_seconds": (now - agreement.as_of).total_seconds()},
+        "disagreements_open": _open_of(session, project, agreement.disputed),
         "suspicious_open": suspicious_count(session, project=project),
         "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),
                  "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()
