@@ -60,8 +60,14 @@ def bootstrap_macro_f1_interval(y_true: np.ndarray, y_pred: np.ndarray, labels: 
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
+# A percentile bootstrap says nothing honest on a handful of items: resampling three right answers
+# only ever gives 1.0, a zero-width "interval". Below this many holdout items macro-F1 has none.
+MIN_BOOTSTRAP_ITEMS = 30
+
+
 def holdout_scores(y_true, y_pred) -> dict:
-    """Accuracy (Wilson interval) and macro-F1 (bootstrap interval) on the labelled holdout."""
+    """Accuracy (Wilson interval) and macro-F1 (bootstrap interval from MIN_BOOTSTRAP_ITEMS items on,
+    None before) on the labelled holdout."""
     y_true, y_pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     n = len(y_true)
     if n == 0:
@@ -73,7 +79,8 @@ def holdout_scores(y_true, y_pred) -> dict:
         return f1_score(t, p, labels=labels, average="macro", zero_division=0)
 
     low, high = wilson_interval(correct, n)
-    f1_low, f1_high = bootstrap_macro_f1_interval(y_true, y_pred, labels) if n >= 2 else (0.0, 1.0)
+    f1_low, f1_high = (bootstrap_macro_f1_interval(y_true, y_pred, labels) if n >= MIN_BOOTSTRAP_ITEMS
+                       else (None, None))
     return {"n": n, "accuracy": correct / n, "accuracy_low": low, "accuracy_high": high,
             "macro_f1": float(macro_f1(y_true, y_pred)), "macro_f1_low": f1_low, "macro_f1_high": f1_high}
 

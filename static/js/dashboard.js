@@ -12,9 +12,15 @@
     return node ? JSON.parse(node.textContent) : null;
   }
 
-  function upsert(id, config) {
+  // An empty chart reads as a broken one: say what it waits for instead (`empty`: null when it has data).
+  function upsert(id, config, empty) {
     const canvas = document.getElementById(id);
     if (!canvas) return;
+    const note = document.getElementById(id + "-empty");
+    if (note) {
+      note.hidden = !empty;
+      note.textContent = empty || "";
+    }
     if (charts[id]) {
       charts[id].data = config.data;
       charts[id].update("none");
@@ -32,10 +38,14 @@
     upsert("chart-curve", {
       type: "line",
       data: {datasets: [
-        {label: "holdout accuracy", data: xy("accuracy"), borderColor: PALETTE[0], backgroundColor: PALETTE[0], tension: 0.1},
-        {label: "95% interval", data: xy("accuracy_low"), borderWidth: 0, pointRadius: 0, fill: "+1",
-         backgroundColor: "rgba(36,87,197,0.15)"},
-        {label: "95% interval (upper edge)", data: xy("accuracy_high"), borderWidth: 0, pointRadius: 0, fill: false},
+        {label: "holdout accuracy", data: xy("accuracy"), borderColor: PALETTE[0], backgroundColor: PALETTE[0], tension: 0.1,
+         clip: 8},
+        // the interval's edges are marked at each point too: a band has no width with one point alone
+        {label: "95% interval", data: xy("accuracy_low"), borderWidth: 0, fill: "+1", pointStyle: "line",
+         pointRadius: 7, pointBorderWidth: 2, pointBorderColor: "rgba(36,87,197,0.6)",
+         backgroundColor: "rgba(36,87,197,0.15)", clip: 8},
+        {label: "95% interval (upper edge)", data: xy("accuracy_high"), borderWidth: 0, fill: false, pointStyle: "line",
+         pointRadius: 7, pointBorderWidth: 2, pointBorderColor: "rgba(36,87,197,0.6)", clip: 8},
         {label: "macro-F1", data: xy("macro_f1"), borderColor: PALETTE[1], backgroundColor: PALETTE[1],
          borderDash: [4, 3], tension: 0.1},
       ]},
@@ -43,7 +53,8 @@
                 scales: {x: {type: "linear", title: {display: true, text: "training labels"}},
                          y: {min: 0, max: 1, title: {display: true, text: "holdout score"}}},
                 plugins: {legend: {labels: {filter: item => item.text !== "95% interval (upper edge)"}}}},
-    });
+    }, curve.length ? null : (s.model ? "The curve starts with the first model measured on labelled holdout items."
+                                      : "The curve starts with the first model."));
 
     const labels = s.project.labels;
     upsert("chart-balance", {
@@ -52,8 +63,10 @@
         {label: "training", data: labels.map(l => s.label_distribution.training[l] || 0), backgroundColor: PALETTE[0]},
         {label: "holdout", data: labels.map(l => s.label_distribution.holdout[l] || 0), backgroundColor: PALETTE[2]},
       ]},
-      options: {animation: false, maintainAspectRatio: false, scales: {x: {stacked: true}, y: {stacked: true}}},
-    });
+      options: {animation: false, maintainAspectRatio: false,
+                scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: "items"}}}},
+    }, (s.counts.training_labels + s.counts.holdout_labels) ? null
+       : (s.counts.items_total ? "No labels yet." : "No items yet: an admin uploads a pool on the project's page."));
 
     const hist = (s.diagnostics && s.diagnostics.uncertainty_histogram) || {edges: [], counts: []};
     upsert("chart-uncertainty", {
@@ -61,8 +74,9 @@
       data: {labels: hist.counts.map((_, i) => hist.edges[i].toFixed(2)),
              datasets: [{label: "unlabelled items", data: hist.counts, backgroundColor: PALETTE[3]}]},
       options: {animation: false, maintainAspectRatio: false,
-                scales: {x: {title: {display: true, text: "uncertainty (0 = sure, 1 = a coin toss)"}}}},
-    });
+                scales: {x: {title: {display: true, text: "uncertainty (0 = sure, 1 = a coin toss)"}},
+                         y: {title: {display: true, text: "items"}}}},
+    }, s.model ? null : "Drawn from each model's probabilities, once there is a model.");
 
     const points = ((s.diagnostics && s.diagnostics.pool_map) || {points: []}).points;
     const datasets = labels.map((label, i) => ({
@@ -75,7 +89,8 @@
       backgroundColor: unlabelled.map(p => `rgba(60,60,60,${(0.08 + 0.6 * (p[3] || 0)).toFixed(2)})`),
     });
     upsert("chart-map", {type: "scatter", data: {datasets: datasets},
-                         options: {animation: false, maintainAspectRatio: false}});
+                         options: {animation: false, maintainAspectRatio: false}},
+           points.length ? null : "Drawn with each model, once there is a model.");
   }
 
   document.addEventListener("DOMContentLoaded", render);

@@ -32,6 +32,10 @@ def test_holdout_scores_bracket_the_point_estimate():
     scores = holdout_scores(y_true, y_pred)
     assert scores["macro_f1_low"] <= scores["macro_f1"] <= scores["macro_f1_high"]
     assert scores["accuracy_low"] <= scores["accuracy"] <= scores["accuracy_high"]
+    # on three items, all right, there is no honest bootstrap interval; Wilson's stays wide
+    few = holdout_scores(np.array(["a", "a", "b"], dtype=object), np.array(["a", "a", "b"], dtype=object))
+    assert (few["macro_f1"], few["macro_f1_low"], few["macro_f1_high"]) == (1.0, None, None)
+    assert few["accuracy_low"] < 0.5 and few["accuracy_high"] == 1.0
 
 
 def test_wilson_interval_known_values():

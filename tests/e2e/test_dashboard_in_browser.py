@@ -64,3 +64,17 @@ def test_learning_curve_grows_without_a_reload(page, live_server, artifacts):
     if os.environ.get("LABELLOOP_UPDATE_DOCS"):  # refresh the README's picture on purpose, not on every run
         DOCS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+
+def test_an_empty_project_says_what_each_chart_waits_for(page, live_server):
+    with session_scope() as session:
+        admin = create_user(session, username="boss", password="password-123", role="admin")
+        token = issue_api_token(session, user=admin)
+    api = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    pid = api.post("/api/v1/projects", json={"name": "Empty", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{pid}/dashboard")
+    page.wait_for_function("document.getElementById('chart-curve').dataset.points !== undefined")
+    assert page.locator("#chart-curve-empty").inner_text() == "The curve starts with the first model."
+    assert page.locator("#chart-balance-empty").inner_text().startswith("No items yet")
+    assert page.locator("#chart-map-empty").is_visible() and page.locator("#chart-uncertainty-empty").is_visible()
