@@ -229,11 +229,19 @@ def is_admin_request(headers: dict[bytes, bytes], session_data: dict) -> bool:
 
 
 # ---- lookups that 404 ----------------------------------------------------------------------------
+def visible_project(session: Session, user: User, project_id: int) -> Project | None:
+    """The project if it exists, is not deleted and `user` may work on it; else None."""
+    project = session.get(Project, project_id)
+    if project is None or project.deleted_at is not None or not is_member(session, user=user, project_id=project_id):
+        return None
+    return project
+
+
 def project_for(session: Session, user: User, project_id: int) -> Project:
     """The project if `user` may work on it. Others get the same 404 as for a missing project, so
     project ids reveal nothing."""
-    project = session.get(Project, project_id)
-    if project is None or project.deleted_at is not None or not is_member(session, user=user, project_id=project_id):
+    project = visible_project(session, user, project_id)
+    if project is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no project {project_id}.")
     return project
 

@@ -17,13 +17,23 @@ from app.api.schemas import (
     UserRead,
     WhyRead,
 )
-from app.deps import ApiAdmin, ApiLead, ApiUser, DbId, ReadSessionDep, SessionDep, UnitOfWorkRoute, project_for
+from app.deps import (
+    ApiAdmin,
+    ApiLead,
+    ApiUser,
+    DbId,
+    ReadSessionDep,
+    SessionDep,
+    UnitOfWorkRoute,
+    project_for,
+    visible_project,
+)
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.deletion import mark_deleted
-from app.projects.membership import add_member, is_member, members_of, remove_member
+from app.projects.membership import add_member, members_of, remove_member
 from app.projects.schemas import ProjectCreate, ProjectSummary, ProjectUpdate
 from app.projects.service import (
     create_project,
@@ -135,9 +145,8 @@ def _served_or_204(served: labeling.Served | None):
 
 def _item(session, item_id: int, user: User) -> tuple[Item, Project]:
     item = session.get(Item, item_id)
-    project = session.get(Project, item.project_id) if item is not None else None
-    if project is None or project.deleted_at is not None or not is_member(session, user=user,
-                                                                          project_id=item.project_id):
+    project = visible_project(session, user, item.project_id) if item is not None else None
+    if project is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id}.")
     return item, project
 

@@ -160,7 +160,7 @@ def disagreements(session: Session, project: Project, limit: int | None = None) 
     ids = _disputed(by_item)
     if not ids:
         return [], 0
-    total = open_disagreement_count(session, project, by_item)
+    total = open_disagreement_count(session, project, set(ids))
     items = session.scalars(select(Item).where(Item.id.in_(ids), Item.adjudicated_label.is_(None))
                             .order_by(Item.id).limit(limit)).all()
     names = dict(session.execute(select(User.id, User.username).where(
@@ -170,14 +170,10 @@ def disagreements(session: Session, project: Project, limit: int | None = None) 
             for item in items], total
 
 
-def open_disagreement_count(session: Session, project: Project, by_item: dict[int, dict[int, str]]) -> int:
-    """How many items' annotators disagree with no lead's decision yet: counted from the answers
-    already read (`by_item`), plus the ids of decided items only, where `disagreements` loads whole
-    items (the dashboard polls every few seconds)."""
-    return _open_of(session, project, set(_disputed(by_item)))
-
-
-def _open_of(session: Session, project: Project, disputed: set[int]) -> int:
+def open_disagreement_count(session: Session, project: Project, disputed: set[int]) -> int:
+    """How many of the `disputed` items (their annotators disagree) no lead has decided yet: read as
+    the ids of decided items only, where `disagreements` loads whole items (the dashboard polls every
+    few seconds)."""
     if not disputed:
         return 0
     decided = set(session.scalars(select(Item.id).where(
@@ -304,7 +300,7 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
                       # on a big project, reused while new answers come in (AGREEMENT_REUSE_FACTOR)
                       "as_of": agreement.as_of.isoformat(),
                       "age_seconds": (now - agreement.as_of).total_seconds()},
-        "disagreements_open": _open_of(session, project, agreement.disputed),
+        "disagreements_open": open_disagreement_count(session, project, agreement.disputed),
         "suspicious_open": suspicious_count(session, project=project),
         "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),
                  "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()

@@ -112,12 +112,12 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     now = utcnow()
     batch: list[dict] = []
     batch_labels: list[str | None] = []
-    rows_read = imported = labelled = training_labels = skipped = 0
+    rows_read = labelled = training_labels = skipped = 0
     skipped_places: list[str] = []
     known_contents: set[int] | None = None  # the project's content hashes, read at the first row without an id
 
     def flush_batch() -> None:
-        nonlocal imported, labelled, training_labels, skipped, known_contents
+        nonlocal labelled, training_labels, skipped, known_contents
         if existing_count and not all(row["_explicit_id"] for row in batch):
             # A file without ids uploaded a second time (or a new file repeating old rows) would add
             # every row again under new row-number ids: such rows are left out, and the result says
@@ -128,7 +128,6 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             for row, label, kept in zip(batch, batch_labels, keep, strict=True):
                 if not kept:
                     skipped += 1
-                    imported -= 1
                     labelled -= label is not None
                     training_labels -= label is not None and not row["is_holdout"]
                     if len(skipped_places) < SKIPPED_PLACES:
@@ -162,13 +161,12 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         batch.clear()
         batch_labels.clear()
         if on_progress is not None:
-            on_progress(imported, _position(fileobj), "reading")
+            on_progress(rows_read - skipped, _position(fileobj), "reading")
 
     for parsed in parser:
         if parser.errors:
             continue  # keep reading to report more problems, but insert nothing more
         rows_read += 1
-        imported += 1
         shuffle_key = rng.getrandbits(31)
         is_holdout = shuffle_key < holdout_below
         label = parsed.label
@@ -199,7 +197,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     if batch:
         flush_batch()
     if on_progress is not None:
-        on_progress(imported, _position(fileobj), "finishing")
+        on_progress(rows_read - skipped, _position(fileobj), "finishing")
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
@@ -214,9 +212,9 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         .values(n_training_labels=Project.n_training_labels + training_labels)
                         .execution_options(synchronize_session=False))
         maybe_queue_training(session, project=project)
-    return ImportResult(imported=imported, format=fmt, id_column=plan.id_column, text_column=plan.text_column,
-                        feature_columns=plan.feature_columns, meta_columns=plan.meta_columns,
-                        left_out_columns=plan.left_out,
+    return ImportResult(imported=rows_read - skipped, format=fmt, id_column=plan.id_column,
+                        text_column=plan.text_column, feature_columns=plan.feature_columns,
+                        meta_columns=plan.meta_columns, left_out_columns=plan.left_out,
                         label_column=plan.label_column, labelled=labelled,
                         skipped_duplicates=skipped, skipped_places=skipped_places)
 
