@@ -205,3 +205,52 @@ def test_the_training_label_counter_follows_every_kind_of_change(users):
         check()
     with session_scope(write=False) as session:
         assert session.get(Project, pid).n_training_labels > 0
+
+
+def test_time_away_from_a_card_on_an_undo_is_not_counted_on_it(users):
+    """QA B11: answer A, look at B for 3 s, undo, spend 20 s redoing A, then 3 s more on B: B took 6 s, not 26."""
+    from app.labeling import service as labeling
+    from app.models import Project, User
+
+    _, pid = setup_project(users, n_items=5)
+    annotator(users, "a", pid)
+    t0 = utcnow()
+
+    def at(seconds):
+        return t0 + timedelta(seconds=seconds)
+
+    def step(do):
+        with session_scope() as session:
+            project = session.get(Project, pid)
+            user = session.scalar(select(User).where(User.username == "a"))
+            return do(session, project, user)
+
+    def answer(seconds, label="yes"):
+        def do(session, project, user):
+            served = labeling.next_item(session, project=project, user=user, now=at(seconds))
+            labeling.annotate(session, project=project, item=served.item, user=user, label=label, now=at(seconds))
+            return served.item.id
+        return step(do)
+
+    def show(seconds):
+        return step(lambda session, project, user:
+                    labeling.next_item(session, project=project, user=user, now=at(seconds)).item.id)
+
+    step(lambda session, project, user: labeling.next_item(session, project=project, user=user, now=at(0)))
+    first = answer(2)
+    second = show(2)
+    assert step(lambda s, p, u: labeling.undo_last(s, project=p, user=u, now=at(5)).item.id) == first
+    assert answer(25, "no") == first
+    assert show(25) == second
+    assert answer(28) == second
+    # the same after changing an answer picked under Your last answers: 5 s + 5 s on the third card, 40 s away
+    third = show(28)
+    step(lambda s, p, u: labeling.answer_again(s, project=p, user=u, item=s.get(Item, first), now=at(33)))
+    step(lambda s, p, u: labeling.annotate(s, project=p, item=s.get(Item, first), user=u, label="yes",
+                                           now=at(73)))
+    assert show(73) == third
+    assert answer(78) == third
+    with session_scope(write=False) as session:
+        seconds = dict(session.execute(select(Annotation.item_id, Annotation.seconds_spent)).all())
+    assert round(seconds[second], 3) == 6.0
+    assert round(seconds[third], 3) == 10.0

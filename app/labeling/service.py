@@ -207,7 +207,7 @@ def _hold(session: Session, *, project: Project, item: Item, user: User, why: Wh
     if lease is None:
         lease = Lease(project_id=project.id, item_id=item.id, user_id=user.id)
         session.add(lease)
-    lease.served_at = now
+    lease.served_at, lease.paused_at = now, None
     lease.expires_at = _lease_expiry(now)
     lease.source, lease.strategy, lease.score, lease.model_version = (
         why.source, why.strategy, why.score, why.model_version)
@@ -230,6 +230,9 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
         .order_by(Lease.served_at.desc()).limit(1)).first()
     if held is not None:
         item, lease = held
+        if lease.paused_at is not None:  # back from an undo: the detour was not time on this card
+            lease.served_at += max(now - lease.paused_at, timedelta(0))
+            lease.paused_at = None
         lease.expires_at = _lease_expiry(now)
         return Served(item, lease)
     chosen = _choose(session, project, user, now)
@@ -337,6 +340,14 @@ def skip(session: Session, *, project: Project, item: Item, user: User,
                    seconds_spent=None, now=now or utcnow(), change=change)
 
 
+def _put_aside_held_cards(session: Session, *, project: Project, user: User, now: datetime) -> None:
+    """The user goes back to an earlier answer: the card they had on screen waits, and its clock stops
+    until `next_item` hands it back (a card already put aside keeps its earlier pause)."""
+    session.execute(update(Lease).where(Lease.user_id == user.id, Lease.project_id == project.id,
+                                        Lease.paused_at.is_(None))
+                    .values(paused_at=now))
+
+
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
     """Take back the user's latest answer in the project; the item comes back to them, leased."""
     now = now or utcnow()
@@ -349,6 +360,7 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
         return None
     item = _locked_item(session, project, last.item_id)
     why = Why.of(last)
+    _put_aside_held_cards(session, project=project, user=user, now=now)
     session.delete(last)
     session.flush()
     refresh_item(session, project=project, item=item)
@@ -364,8 +376,9 @@ def answer_again(session: Session, *, project: Project, user: User, item: Item,
         Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
     if mine is None:
         return None
-    return Served(item, _hold(session, project=project, item=item, user=user, why=Why.of(mine),
-                              now=now or utcnow())), mine
+    now = now or utcnow()
+    _put_aside_held_cards(session, project=project, user=user, now=now)
+    return Served(item, _hold(session, project=project, item=item, user=user, why=Why.of(mine), now=now)), mine
 
 
 def recent_answers(session: Session, *, project: Project, user: User, limit: int = 5) -> list[tuple[Annotation, Item]]:

@@ -21,6 +21,10 @@ class Lease(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     served_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # set while the card is off screen because its holder went back to an earlier answer (undo, or
+    # Your last answers); when it comes back, served_at moves on by the pause, so the card's seconds
+    # count only the time it was on screen
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     source: Mapped[str] = mapped_column(String(20))
     strategy: Mapped[str | None] = mapped_column(String(50))
