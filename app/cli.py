@@ -69,7 +69,7 @@ def cmd_demo(args) -> int:
     upgrade_to_head()
     with session_scope() as session:
         loaded = load_demo(session, limit=args.limit)
-    print(f"demo project {loaded.project_id}: {loaded.items} items")
+    print(f"demo project {loaded.project_id}: {_count(loaded.items, 'item')}")
     if loaded.logins:
         print("demo logins (for a local trial; change them on a shared server):")
         for role, username, password in loaded.logins:
@@ -149,12 +149,16 @@ def cmd_import(args) -> int:
     skipped = ""
     if result.skipped_duplicates:
         more = ", ..." if result.skipped_duplicates > len(result.skipped_places) else ""
-        skipped = (f"; left out {result.skipped_duplicates} rows without an id already in the project "
+        skipped = (f"; left out {_count(result.skipped_duplicates, 'row')} without an id already in the project "
                    f"({', '.join(result.skipped_places)}{more})")
-    print(f"imported {result.imported} items"
+    print(f"imported {_count(result.imported, 'item')}"
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
           + skipped)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_simulate(args) -> int:

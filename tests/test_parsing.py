@@ -322,7 +322,7 @@ def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys
     plain = tmp_path / "plain.txt"
     plain.write_text("nice\na new line\n")
     assert main(["import", str(pid), str(plain)]) == 0
-    assert capsys.readouterr().out == ("imported 1 items; left out 1 rows without an id already in the project "
+    assert capsys.readouterr().out == ("imported 1 item; left out 1 row without an id already in the project "
                                        "(line 1)\n")
 
 

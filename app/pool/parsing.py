@@ -69,6 +69,12 @@ class ColumnPlan:
     meta_columns: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # an export's bookkeeping (EXPORT_BOOKKEEPING)
 
+    def unclaimed(self, columns, *, features: bool = True) -> list[str]:
+        """`columns` that no role takes (metadata, or candidate features with `features=False`)."""
+        taken = {self.id_column, self.text_column, self.label_column, *self.left_out,
+                 *(self.feature_columns if features else ())}
+        return [c for c in columns if c not in taken]
+
 
 def column_list(text: str | None) -> list[str] | None:
     """Column names typed comma-separated in a form or an API call ("f1, f2"); None for none."""
@@ -333,10 +339,9 @@ class PoolParser:
             if clash:
                 self._error(f"column {plan.label_column!r} cannot be both the label column and the {clash} column")
                 return None
-        taken = {plan.id_column, plan.text_column, plan.label_column, *plan.feature_columns}
         if "label" in columns and set(EXPORT_BOOKKEEPING) <= set(columns):
-            plan.left_out = [c for c in EXPORT_BOOKKEEPING if c not in taken]
-        plan.meta_columns = [c for c in columns if c not in taken and c not in plan.left_out]
+            plan.left_out = plan.unclaimed(EXPORT_BOOKKEEPING)
+        plan.meta_columns = plan.unclaimed(columns)
         return plan
 
     def _to_item(self, where: str, line: int, record: dict[str, Any]) -> ParsedItem | None:
@@ -385,9 +390,7 @@ class PoolParser:
         if len(self.errors) > problems_before:
             return None
         # JSON records need not share their keys: a key first met in a later record is metadata too
-        meta_columns = plan.meta_columns if self.fmt not in ("jsonl", "json") else [
-            c for c in record if c not in (plan.id_column, plan.text_column, plan.label_column)
-            and c not in plan.feature_columns and c not in plan.left_out]
+        meta_columns = plan.meta_columns if self.fmt not in ("jsonl", "json") else plan.unclaimed(record)
         meta = {c: record.get(c) for c in meta_columns if record.get(c) not in (None, "")}
         for column, value in meta.items():
             if isinstance(value, str) and len(value) > MAX_FIELD_BYTES:
@@ -422,8 +425,7 @@ class PoolParser:
         assert plan is not None
         self._auto_features = False
         # The label column is never a feature, even when its labels look like numbers ("0", "1").
-        candidates = [c for c in self.columns if c not in (plan.id_column, plan.text_column, plan.label_column)
-                      and c not in plan.left_out]
+        candidates = plan.unclaimed(self.columns, features=False)
         plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)]
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:
