@@ -12,6 +12,19 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
 templates.env.globals["key_for"] = lambda index: LABEL_KEYS[index] if index < len(LABEL_KEYS) else ""
 
+
+def duration(seconds: float) -> str:
+    """An age in the unit a person would say it in: "40 s", "12 min", "3 h", "2 days"."""
+    seconds = max(0.0, float(seconds))
+    for unit, size, next_size in (("s", 1, 60), ("min", 60, 3600), ("h", 3600, 86400)):
+        if seconds < next_size:
+            return f"{int(seconds // size)} {unit}"
+    days = int(seconds // 86400)
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
+templates.env.filters["duration"] = duration
+
 # Keys for the label buttons: digits first, then letters that no other shortcut uses.
 LABEL_KEYS = [*"123456789", *"abcdefghijklmnopqrtvwxyz"]
 

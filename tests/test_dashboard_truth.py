@@ -200,8 +200,66 @@ def test_agreement_is_reused_until_the_answers_change_and_then_by_its_cost(users
     apis["ann"].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "rotten"})
     admin.get(f"/api/v1/projects/{pid}/stats")
     assert len(calls) == 2
-    monkeypatch.setattr(service, "AGREEMENT_REUSE_FACTOR", 1e9)  # as if it were costly
+    monkeypatch.setattr(service, "AGREEMENT_REUSE_FACTOR", 1e9)
+    # a summary that was quick to compute is never reused once the answers change, whatever the factor
+    item = apis["bob"].get(f"/api/v1/projects/{pid}/next").json()
+    apis["bob"].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "rotten"})
+    rows = admin.get(f"/api/v1/projects/{pid}/stats").json()["annotators"]
+    assert next(a for a in rows if a["username"] == "bob")["labels"] == 2
+    assert len(calls) == 3
+    monkeypatch.setattr(service, "SUMMARY_ALWAYS_FRESH_SECONDS", 0.0)  # as if it were costly
     item = apis["bob"].get(f"/api/v1/projects/{pid}/next").json()
     apis["bob"].post(f"/api/v1/items/{item['id']}/annotations", json={"label": "rotten"})
     stats = admin.get(f"/api/v1/projects/{pid}/stats").json()
-    assert len(calls) == 2 and stats["agreement"]["as_of"] <= stats["generated_at"]
+    assert len(calls) == 3 and stats["agreement"]["as_of"] <= stats["generated_at"]
+    # the totals wait with the agreement; the last hour's labels are counted now
+    bob = next(a for a in stats["annotators"] if a["username"] == "bob")
+    assert (bob["labels"], bob["last_hour"], stats["labels_last_hour"]) == (2, 3, 5)
+
+
+def test_holdout_items_left_out_by_a_tie_are_counted_and_said(client, users):
+    """QA O5: a tied holdout item has no label, so accuracy leaves out exactly the hard items; the page says so."""
+    from app.models import Item
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = _project(admin, annotations_per_item=2, holdout_fraction=0.5)
+    admin.post(f"/api/v1/projects/{pid}/items",
+               files={"file": ("p.csv", to_csv(rotten_tomatoes(30), ["id", "text"]), "text/csv")})
+    ann, bob = (users.api(users.create(name, "annotator")[1]) for name in ("ann", "bob"))
+    users.join(pid, "ann", "bob")
+    with session_scope(write=False) as session:
+        tied, agreed, half = session.scalars(select(Item.id).where(Item.project_id == pid, Item.is_holdout.is_(True))
+                                             .order_by(Item.id).limit(3)).all()
+    for item, (a, b) in ((tied, ("fresh", "rotten")), (agreed, ("fresh", "fresh")), (half, ("rotten", None))):
+        assert ann.post(f"/api/v1/items/{item}/annotations", json={"label": a}).status_code == 201
+        if b:
+            assert bob.post(f"/api/v1/items/{item}/annotations", json={"label": b}).status_code == 201
+    counts = admin.get(f"/api/v1/projects/{pid}/stats").json()["counts"]
+    assert (counts["holdout_labels"], counts["holdout_ties"]) == (2, 1)
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}/dashboard").text
+    assert "1 holdout item is left out while its annotators disagree" in page
+    assert admin.post(f"/api/v1/items/{tied}/adjudication", json={"label": "fresh"}).status_code == 204
+    counts = admin.get(f"/api/v1/projects/{pid}/stats").json()["counts"]
+    assert (counts["holdout_labels"], counts["holdout_ties"]) == (3, 0)
+
+
+def test_model_age_reads_in_its_unit_and_a_retrain_nobody_picks_up_is_called_out(client, users):
+    from datetime import timedelta
+
+    from app.models import utcnow
+    from app.templating import duration
+
+    assert [duration(s) for s in (0, 59.9, 60, 3599, 3600, 86399, 86400, 3 * 86400)] == \
+        ["0 s", "59 s", "1 min", "59 min", "1 h", "23 h", "1 day", "3 days"]
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = _project(admin)
+    with session_scope() as session:
+        session.add(Job(project_id=pid, kind="train", created_at=utcnow() - timedelta(minutes=12)))
+    login(client, "boss")
+    stats = admin.get(f"/api/v1/projects/{pid}/stats").json()["jobs"]
+    assert stats["queued"] == 1 and 12 * 60 <= stats["queued_seconds"] < 13 * 60
+    assert "retrain queued 12 min ago and not started: is a worker running?" in \
+        re.sub(r"<[^>]+>", "", client.get(f"/projects/{pid}/dashboard").text)

@@ -6,7 +6,7 @@ pool map were stored with each model version by the worker.
 
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
@@ -25,21 +25,22 @@ STOPPING_SENTENCE = (
     "{min_examples} training examples: models that have barely seen a label agree by predicting the others.")
 
 
-def _counts(session: Session, project: Project) -> dict:
+def _counts(session: Session, project: Project, summary: "_AnswerSummary") -> dict:
     by_state = dict(session.execute(select(Item.state, func.count()).where(Item.project_id == project.id)
                                     .group_by(Item.state)).all())
-    holdout_total, holdout_labelled = session.execute(select(
-        func.count(), func.count(Item.final_label)).where(Item.project_id == project.id,
-                                                          Item.is_holdout.is_(True))).one()
-    answers = dict(session.execute(select(Annotation.skipped, func.count())
-                                   .where(Annotation.project_id == project.id)
-                                   .group_by(Annotation.skipped)).all())
+    # a holdout item whose annotators tie has no label, so no accuracy counts it until a lead
+    # adjudicates: the hard items drop out and the figure says how many
+    holdout_total, holdout_labelled, holdout_ties = session.execute(select(
+        func.count(), func.count(Item.final_label),
+        func.count().filter(Item.final_label.is_(None), Item.n_annotations > 0)).where(
+            Item.project_id == project.id, Item.is_holdout.is_(True))).one()
     training = session.scalar(select(func.count()).select_from(Item).where(
         Item.project_id == project.id, Item.final_label.is_not(None), Item.is_holdout.is_(False))) or 0
     done, open_ = by_state.get(ItemState.done, 0), by_state.get(ItemState.open, 0)
     return {"items_total": done + open_, "done": done, "open": open_, "training_labels": training,
             "holdout_items": holdout_total or 0, "holdout_labels": holdout_labelled or 0,
-            "annotations": answers.get(False, 0), "skips": answers.get(True, 0)}
+            "holdout_ties": holdout_ties or 0,
+            "annotations": summary.answers, "skips": summary.skips}
 
 
 def _label_distribution(session: Session, project: Project) -> dict:
@@ -99,42 +100,60 @@ def _answers_by_item(session: Session, project: Project) -> tuple[dict, dict]:
     return ({i: a for i, a in every.items() if len(a) >= 2}, {i: a for i, a in people.items() if len(a) >= 2})
 
 
-def _annotators(session: Session, project: Project, pairs: list[dict], now: datetime) -> list[dict]:
-    """Per annotator: labels, skips, labels in the last hour, median seconds and labels per hour on
-    the cards. Aggregated in the database (the dashboard polls every few seconds, and a big project
-    holds hundreds of thousands of answers); the median is one ordered look-up per annotator."""
-    answered = and_(Annotation.project_id == project.id,
-                    # Labels that came in a pool file are nobody's work here: they would inflate the
-                    # importer's counts and last-hour throughput.
-                    Annotation.source != ServeSource.imported)
+def _answered_on_cards(project: Project):
+    # Labels that came in a pool file are nobody's work here: they would inflate the importer's
+    # counts and last-hour throughput.
+    return and_(Annotation.project_id == project.id, Annotation.source != ServeSource.imported)
+
+
+def _annotator_totals(session: Session, project: Project) -> list[tuple]:
+    """Per annotator, over all their answers: (user id, name, labels, skips, last answer, timed labels,
+    seconds on those cards, median seconds). The median is one ordered look-up per annotator."""
+    answered = _answered_on_cards(project)
     is_label = Annotation.skipped.is_(False)
     timed = and_(is_label, Annotation.seconds_spent.is_not(None))
     rows = session.execute(
         select(Annotation.user_id, User.username,
                func.count().filter(is_label), func.count().filter(Annotation.skipped.is_(True)),
-               # an answer changed counts as work done when it was changed
-               func.count().filter(is_label, Annotation.updated_at >= now - timedelta(hours=1)),
-               func.max(Annotation.updated_at),
+               func.max(Annotation.updated_at),  # an answer changed counts as work done when it was changed
                func.count().filter(timed), func.sum(Annotation.seconds_spent).filter(timed))
         .join(User, User.id == Annotation.user_id).where(answered)
         .group_by(Annotation.user_id, User.username)).all()
-    kappas: dict[int, list[float]] = defaultdict(list)
-    for pair in pairs:
-        kappas[pair["a"]].append(pair["kappa"])
-        kappas[pair["b"]].append(pair["kappa"])
-    result = []
-    for user_id, username, labels, skips, last_hour, last_at, n_timed, seconds in sorted(rows, key=lambda r: -r[2]):
+    totals = []
+    for user_id, username, labels, skips, last_at, n_timed, seconds in rows:
         middle = None
-        if n_timed:
-            # the middle one or two of this annotator's timed labels, in order
+        if n_timed:  # the middle one or two of this annotator's timed labels, in order
             values = session.scalars(
                 select(Annotation.seconds_spent).where(answered, Annotation.user_id == user_id, timed)
                 .order_by(Annotation.seconds_spent).offset((n_timed - 1) // 2).limit(2 - n_timed % 2)).all()
             middle = float(median(values))
+        totals.append((user_id, username, labels, skips, last_at, n_timed, seconds, middle))
+    return totals
+
+
+def _labels_last_hour(session: Session, project: Project, now: datetime) -> Counter:
+    """Labels given or changed in the last hour, by annotator: the rows of an index range counted here
+    (grouped in SQL, SQLite would walk the whole per-user index to save a sort)."""
+    return Counter(session.scalars(select(Annotation.user_id).where(
+        _answered_on_cards(project), Annotation.skipped.is_(False),
+        Annotation.updated_at >= now - timedelta(hours=1))).all())
+
+
+def _annotators(summary: "_AnswerSummary", last_hour: Counter) -> list[dict]:
+    """Per annotator: labels, skips, labels in the last hour, median seconds and labels per hour on
+    the cards. The totals come with the answer summary; the last hour is read now, from the answers
+    changed since (an index range: the dashboard polls every few seconds)."""
+    kappas: dict[int, list[float]] = defaultdict(list)
+    for pair in summary.pairs:
+        kappas[pair["a"]].append(pair["kappa"])
+        kappas[pair["b"]].append(pair["kappa"])
+    result = []
+    for user_id, username, labels, skips, last_at, n_timed, seconds, middle in sorted(
+            summary.annotator_totals, key=lambda r: -r[2]):
         active_hours = (seconds or 0) / 3600
         result.append({
-            "user_id": user_id, "username": username, "labels": labels, "skips": skips, "last_hour": last_hour,
-            "last_at": last_at.isoformat(),
+            "user_id": user_id, "username": username, "labels": labels, "skips": skips,
+            "last_hour": last_hour.get(user_id, 0), "last_at": last_at.isoformat(),
             "median_seconds": middle,
             # throughput while labelling: the timed labels per hour of time spent on their cards (a
             # label sent without a card, through the API, has no time and is left out of both)
@@ -190,16 +209,19 @@ def _strategy_choice(model: ModelVersion) -> dict | None:
                                              "step", "reason")}
 
 
-# Agreement is computed in Python over every answer on items labelled twice or more: about 3 s at
-# 200,000 answers on SQLite, and each open dashboard asks every 5 s. A result is reused until the
-# answers change; once they have, it is recomputed when it is older than this many times what
-# computing it took (a small project: at once; a big one: every half minute or so), so polling
-# dashboards spend at most about a tenth of a core on it.
+# What every answer of the project adds up to (agreement over the items labelled twice or more,
+# each annotator's totals and median time, the count of answers and skips) takes about 4 s at
+# 200,000 answers on SQLite (benchmarks/bench_dashboard.py), and each open dashboard asks every 5 s.
+# A summary is reused until the answers change; once they have, it is recomputed when it is older
+# than this many times what computing it took (a big project: every half minute or so), so polling
+# dashboards spend at most about a tenth of a core on it. One that took less than
+# SUMMARY_ALWAYS_FRESH_SECONDS is recomputed at once: a small project's figures are never stale.
 AGREEMENT_REUSE_FACTOR = 10.0
+SUMMARY_ALWAYS_FRESH_SECONDS = 0.25
 
 
 @dataclass
-class _Agreement:
+class _AnswerSummary:
     fingerprint: tuple
     computed_at: float  # time.monotonic()
     seconds: float
@@ -209,20 +231,26 @@ class _Agreement:
     n_items: int
     all_one_label: bool
     disputed: set[int]  # items whose answers (imported ones included) differ
+    answers: int  # labels, imported ones included
+    skips: int
+    annotator_totals: list[tuple]  # see _annotator_totals
 
 
-_agreements: dict[tuple, _Agreement] = {}  # by (project id, creation time): ids come back after a delete
-_agreements_lock = threading.Lock()
+_summaries: dict[tuple, _AnswerSummary] = {}  # by (project id, creation time): ids come back after a delete
+_summaries_lock = threading.Lock()
 
 
-def _agreement(session: Session, project: Project) -> _Agreement:
+def _answer_summary(session: Session, project: Project) -> _AnswerSummary:
+    # an index-only look-up (ix_annotations_project_updated): any answer added, changed or taken back
+    # changes the count or the latest change
     fingerprint = tuple(session.execute(select(func.count(), func.max(Annotation.updated_at))
                                         .where(Annotation.project_id == project.id)).one())
     key = (project.id, project.created_at)
-    with _agreements_lock:
-        cached = _agreements.get(key)
-    if cached is not None and (cached.fingerprint == fingerprint or time.monotonic() - cached.computed_at
-                               < AGREEMENT_REUSE_FACTOR * cached.seconds):
+    with _summaries_lock:
+        cached = _summaries.get(key)
+    if cached is not None and (cached.fingerprint == fingerprint or (
+            cached.seconds >= SUMMARY_ALWAYS_FRESH_SECONDS
+            and time.monotonic() - cached.computed_at < AGREEMENT_REUSE_FACTOR * cached.seconds)):
         return cached
     started = time.monotonic()
     by_item, by_person = _answers_by_item(session, project)
@@ -231,13 +259,18 @@ def _agreement(session: Session, project: Project) -> _Agreement:
         User.id.in_({u for p in pairs for u in (p["a"], p["b"])}))).all()) if pairs else {}
     for pair in pairs:
         pair["a_name"], pair["b_name"] = names[pair["a"]], names[pair["b"]]
-    result = _Agreement(
+    answers = dict(session.execute(select(Annotation.skipped, func.count())
+                                   .where(Annotation.project_id == project.id)
+                                   .group_by(Annotation.skipped)).all())
+    totals = _annotator_totals(session, project)
+    result = _AnswerSummary(
         fingerprint=fingerprint, computed_at=started, seconds=time.monotonic() - started, as_of=utcnow(),
         pairs=pairs, alpha=krippendorff_alpha_nominal(by_person), n_items=len(by_person),
         all_one_label=len({label for answers in by_person.values() for label in answers.values()}) == 1,
-        disputed=set(_disputed(by_item)))
-    with _agreements_lock:
-        _agreements[key] = result
+        disputed=set(_disputed(by_item)), answers=answers.get(False, 0), skips=answers.get(True, 0),
+        annotator_totals=totals)
+    with _summaries_lock:
+        _summaries[key] = result
     return result
 
 
@@ -246,12 +279,13 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
     from app.quality.service import suspicious_count  # it builds on this module's adjudicate
 
     now = utcnow()
-    counts = _counts(session, project)
+    summary = _answer_summary(session, project)
+    counts = _counts(session, project, summary)
     curve = _learning_curve(session, project)
     current = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
         else None
-    agreement = _agreement(session, project)
-    pairs = agreement.pairs
+    pairs = summary.pairs
+    annotators_last_hour = _labels_last_hour(session, project, now)
     distribution = _label_distribution(session, project)
     hint = stopping_hint(_new_label_kappas(curve), training_counts=distribution["training"])
     hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"],
@@ -261,12 +295,11 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         Job.project_id == project.id, Job.kind == "train", Job.status == JobStatus.failed,
         *([Job.finished_at > current.created_at] if current is not None else []))
         .order_by(Job.id.desc()).limit(5)).all()
-    waiting = dict(session.execute(select(Job.status, func.count()).where(
-        Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
-        .group_by(Job.status)).all())
-    labels_last_hour = session.scalar(select(func.count()).select_from(Annotation).where(
-        Annotation.project_id == project.id, Annotation.skipped.is_(False),
-        Annotation.source != ServeSource.imported, Annotation.updated_at >= now - timedelta(hours=1))) or 0
+    waiting = {status: (n, oldest) for status, n, oldest in session.execute(
+        select(Job.status, func.count(), func.min(Job.created_at)).where(
+            Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
+        .group_by(Job.status)).all()}
+    queued, queued_since = waiting.get(JobStatus.queued, (0, None))
     model = None
     diagnostics = {}
     if current is not None:
@@ -287,22 +320,24 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
                     "annotations_per_item": project.annotations_per_item,
                     "holdout_fraction": project.holdout_fraction},
         "counts": counts,
-        "labels_last_hour": labels_last_hour,
+        "labels_last_hour": sum(annotators_last_hour.values()),
         "label_distribution": distribution,
         "model": model,
         "learning_curve": curve,
         "stopping": hint,
-        "annotators": _annotators(session, project, pairs, now),
-        "agreement": {"pairs": pairs, "krippendorff_alpha": agreement.alpha,
-                      "items_with_several_labels": agreement.n_items,
+        "annotators": _annotators(summary, annotators_last_hour),
+        "agreement": {"pairs": pairs, "krippendorff_alpha": summary.alpha,
+                      "items_with_several_labels": summary.n_items,
                       # alpha is undefined then (no disagreement is expected); the page says why
-                      "all_one_label": agreement.all_one_label,
+                      "all_one_label": summary.all_one_label,
                       # on a big project, reused while new answers come in (AGREEMENT_REUSE_FACTOR)
-                      "as_of": agreement.as_of.isoformat(),
-                      "age_seconds": (now - agreement.as_of).total_seconds()},
-        "disagreements_open": open_disagreement_count(session, project, agreement.disputed),
+                      "as_of": summary.as_of.isoformat(),
+                      "age_seconds": (now - summary.as_of).total_seconds()},
+        "disagreements_open": open_disagreement_count(session, project, summary.disputed),
         "suspicious_open": suspicious_count(session, project=project),
-        "jobs": {"queued": waiting.get(JobStatus.queued, 0), "running": waiting.get(JobStatus.running, 0),
+        "jobs": {"queued": queued, "running": waiting.get(JobStatus.running, (0, None))[0],
+                 # a retrain waiting long means no worker is picking jobs up: the page says so
+                 "queued_seconds": (now - queued_since).total_seconds() if queued_since else None,
                  "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()
                                     if j.finished_at else None} for j in failed]},
         "diagnostics": diagnostics,

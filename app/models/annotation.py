@@ -24,6 +24,8 @@ class Annotation(Base):
         # One answer per person and item: a repeated submit updates it instead of adding one.
         UniqueConstraint("item_id", "user_id", name="uq_annotations_item_user"),
         Index("ix_annotations_project_created", "project_id", "created_at"),
+        # the dashboard's poll: has anything changed (count, latest change), and the last hour's answers
+        Index("ix_annotations_project_updated", "project_id", "updated_at"),
         Index("ix_annotations_user_project_created", "user_id", "project_id", "created_at"),
     )
 

@@ -1,7 +1,19 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -21,6 +33,12 @@ class Item(Base):
         Index("ix_items_project_state_shuffle", "project_id", "state", "shuffle_key"),
         # Counting training labels after each submit stays an index-only scan.
         Index("ix_items_project_final_label", "project_id", "final_label"),
+        # The dashboard's poll reads the holdout and the adjudicated items: small shares of a pool,
+        # so partial indexes (the WHERE text matches the queries' own, as SQLite needs to use them).
+        Index("ix_items_project_holdout", "project_id", sqlite_where=text("is_holdout IS 1"),
+              postgresql_where=text("is_holdout IS true")),
+        Index("ix_items_project_adjudicated", "project_id", sqlite_where=text("adjudicated_label IS NOT NULL"),
+              postgresql_where=text("adjudicated_label IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

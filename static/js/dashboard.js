@@ -34,7 +34,9 @@
     const s = data();
     if (!s || typeof Chart === "undefined") return;
     const curve = s.learning_curve.filter(p => p.accuracy !== null && p.accuracy !== undefined);
-    const xy = key => curve.map(p => ({x: p.n_labels, y: p[key]}));
+    // each point carries its own holdout size: the holdout grows as it is labelled, so two points
+    // may be measured on different items (the tooltip says on how many)
+    const xy = key => curve.map(p => ({x: p.n_labels, y: p[key], n: p.holdout_n, version: p.version}));
     upsert("chart-curve", {
       type: "line",
       data: {datasets: [
@@ -52,7 +54,9 @@
       options: {animation: false, maintainAspectRatio: false, parsing: true,
                 scales: {x: {type: "linear", title: {display: true, text: "training labels"}},
                          y: {min: 0, max: 1, title: {display: true, text: "holdout score"}}},
-                plugins: {legend: {labels: {filter: item => item.text !== "95% interval (upper edge)"}}}},
+                plugins: {legend: {labels: {filter: item => item.text !== "95% interval (upper edge)"}},
+                          tooltip: {callbacks: {afterLabel: ctx => ctx.datasetIndex === 0
+                            ? `model v${ctx.raw.version}, on the ${ctx.raw.n} holdout items labelled when it was trained` : ""}}}},
     }, curve.length ? null : (s.model ? "The curve starts with the first model measured on labelled holdout items."
                                       : "The curve starts with the first model."));
 

@@ -59,6 +59,12 @@ def test_learning_curve_grows_without_a_reload(page, live_server, artifacts):
                            timeout=20_000)
     assert page.evaluate("window.__sameDocument === true")
     assert page.locator("#fig-accuracy").inner_text().endswith("%")
+    # each point's tooltip names its model and the holdout it was measured on (the holdout grows)
+    last = api.get(f"/api/v1/projects/{pid}/stats").json()["learning_curve"][-1]
+    tooltip = page.evaluate("""() => { const chart = window.labelloopCharts['chart-curve'];
+        const points = chart.data.datasets[0].data, raw = points[points.length - 1];
+        return chart.options.plugins.tooltip.callbacks.afterLabel({datasetIndex: 0, raw}); }""")
+    assert tooltip == f"model v{last['version']}, on the {last['holdout_n']} holdout items labelled when it was trained"
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
     if os.environ.get("LABELLOOP_UPDATE_DOCS"):  # refresh the README's picture on purpose, not on every run
