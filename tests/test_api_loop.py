@@ -150,6 +150,23 @@ def test_a_file_without_ids_uploaded_again_adds_only_its_new_rows(users):
     assert (body["imported"], body["skipped_duplicates"]) == (0, 1)
 
 
+def test_rows_without_ids_pass_over_numbers_an_earlier_file_gave_as_ids(users):
+    """QA: ids 5, 6, 7 from one file made a .txt of three new lines fail ("id '5' is already in this
+    project"): the user cannot rename rows that have no id."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0)
+    upload = lambda body, name: admin.post(f"/api/v1/projects/{project['id']}/items",  # noqa: E731
+                                           files={"file": (name, body, "text/plain")})
+    assert upload(b"id,text\n5,alpha\n6,beta\n7,gamma\n", "ids.csv").status_code == 201
+    body = upload(b"delta\nepsilon\nzeta\neta\n", "four.txt").json()
+    assert (body["imported"], body["skipped_duplicates"]) == (4, 0)
+    with session_scope(write=False) as session:
+        ids = {payload["text"]: external_id for payload, external_id in session.execute(
+            select(Item.payload, Item.external_id).where(Item.project_id == project["id"])).all()}
+    assert ids == {"alpha": "5", "beta": "6", "gamma": "7", "delta": "4", "epsilon": "8", "zeta": "9", "eta": "10"}
+
+
 def test_a_skipped_row_brings_no_label(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)

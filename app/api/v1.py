@@ -33,8 +33,9 @@ from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.deletion import mark_deleted
+from app.projects.labels import change_labels
 from app.projects.membership import add_member, members_of, remove_member
-from app.projects.schemas import ProjectCreate, ProjectSummary, ProjectUpdate
+from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectSummary, ProjectUpdate
 from app.projects.service import (
     create_project,
     list_projects,
@@ -96,6 +97,16 @@ def api_update_project(project_id: DbId, data: ProjectUpdate, user: ApiAdmin, se
     item or holdout share (for items imported from then on). A new strategy re-ranks the pool at once."""
     project = _project(session, project_id, user)
     update_project(session, project=project, data=data)
+    return _summary(session, project)
+
+
+@router.put("/projects/{project_id}/labels", response_model=ProjectSummary)
+def api_change_labels(project_id: DbId, data: LabelsUpdate, user: ApiAdmin, session: SessionDep):
+    """Give a project a new label list: add labels, rename them (`renames`: old -> new, carried into
+    every answer; onto a label that stays, the two merge), reorder them, or remove one nobody has given
+    (409 otherwise). A retrain follows, so the model learns the new names."""
+    project = _project(session, project_id, user)
+    change_labels(session, project=project, labels=data.labels, renames=data.renames)
     return _summary(session, project)
 
 

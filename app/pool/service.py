@@ -115,6 +115,21 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     rows_read = labelled = training_labels = skipped = 0
     skipped_places: list[str] = []
     known_contents: set[int] | None = None  # the project's content hashes, read at the first row without an id
+    next_number = existing_count + 1  # the name of the next row without an id
+
+    def name_rows_without_id() -> None:
+        """A row without an id is named by its place, the number after the project's items so far;
+        a number some earlier file gave as its own id is passed over (the user cannot rename a row
+        that has no id)."""
+        nonlocal next_number
+        unnamed = [row for row in batch if row["external_id"] is None]
+        while unnamed:
+            for row in unnamed:
+                row["external_id"], next_number = str(next_number), next_number + 1
+            if not existing_count:
+                return
+            taken = set(_known_ids(session, project, [row["external_id"] for row in unnamed]))
+            unnamed = [row for row in unnamed if row["external_id"] in taken]
 
     def flush_batch() -> None:
         nonlocal labelled, training_labels, skipped, known_contents
@@ -134,10 +149,10 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         skipped_places.append(row["_line"][1])
             batch[:] = [row for row, kept in zip(batch, keep, strict=True) if kept]
             batch_labels[:] = [label for label, kept in zip(batch_labels, keep, strict=True) if kept]
-        for row in batch:
-            del row["_explicit_id"]
+        name_rows_without_id()
+        explicit = any([row.pop("_explicit_id") for row in batch])  # (a list: every row loses the key)
         lines = {row["external_id"]: row.pop("_line") for row in batch}
-        if existing_count:
+        if existing_count and explicit:
             # The parser refuses an id repeated within the file; only a pool that already has items
             # can hold this file's ids. (Into an empty project the lookup would only cost time: on
             # PostgreSQL, planned on the statistics of the empty table, each chunk's lookup scanned
@@ -175,8 +190,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             training_labels += not is_holdout
         batch.append({
             "project_id": project.id,
-            # a row without an id is named by its place: the rows before it in the project and the file
-            "external_id": parsed.external_id or str(existing_count + rows_read),
+            "external_id": parsed.external_id,  # or named when its batch is stored (name_rows_without_id)
             "payload": parsed.payload,
             "content_hash": content_hash(parsed.payload),
             "meta": parsed.meta,
@@ -251,13 +265,18 @@ def _contents(session: Session, project: Project) -> set[int]:
         Item.project_id == project.id, Item.content_hash.is_not(None)).execution_options(yield_per=50_000)))
 
 
-def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:
-    """Ids already in the project make the whole upload fail, naming their places (id -> (line, where))."""
+def _known_ids(session: Session, project: Project, ids: list[str]) -> list[str]:
+    """Those of `ids` that items of the project already have."""
     known: list[str] = []
-    ids = list(lines)
     for start in range(0, len(ids), 500):
         known += session.scalars(select(Item.external_id).where(
             Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500]))).all()
+    return known
+
+
+def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:
+    """Ids already in the project make the whole upload fail, naming their places (id -> (line, where))."""
+    known = _known_ids(session, project, list(lines))
     if known:
         known.sort(key=lines.__getitem__)  # in file order, like every other problem
         more = [f"and {len(known) - 20} more ids of this file are already in the project"] if len(known) > 20 else []

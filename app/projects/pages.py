@@ -23,7 +23,7 @@ from app.deps import (
     csrf_protect,
     project_for,
 )
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.labeling.service import current_model
 from app.models import Item
 from app.pool.parsing import column_list
@@ -32,8 +32,9 @@ from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.deletion import mark_deleted
 from app.projects.items import FILTERS, browse, history
+from app.projects.labels import change_labels
 from app.projects.membership import members_of
-from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectUpdate
 from app.projects.service import (
     create_project,
     list_projects,
@@ -222,6 +223,45 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
         return answer([exc.message])
     names = [_FIELD_NAMES.get(key, key.replace("_", " ").capitalize()) for key in changed]
     return answer([], notice=f"Saved: {', '.join(names)}." if names else "Nothing changed.")
+
+
+class LabelFields(BaseModel):
+    """The labels form: each current label beside its name as edited (empty: remove it), and labels to add."""
+
+    current: list[str] = Field(default_factory=list, max_length=100)
+    renamed: list[str] = Field(default_factory=list, max_length=100)
+    added: str = Field(default="", max_length=20_000)
+
+
+@router.post("/projects/{project_id}/labels")
+def change_labels_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep,
+                       fields: Annotated[LabelFields, Form()]):
+    def answer(error: str | None = None, notice: str | None = None, status_code: int = 422):
+        return render(request, "projects/new.html",
+                      {**_form_context(_settings_form(project), [], []), "project": project,
+                       "labels_error": error, "labels_notice": notice},
+                      user=user, status_code=status_code if error else 200)
+
+    if fields.current != list(project.labels) or len(fields.renamed) != len(fields.current):
+        return answer("The labels were not changed: they changed in the meantime (another tab?). "
+                      "Here they are as they are now.")
+    names = [name.strip() for name in fields.renamed]
+    added = [part.strip() for part in fields.added.replace("\n", ",").split(",") if part.strip()]
+    renames = {old: new for old, new in zip(fields.current, names, strict=True) if new and new != old}
+    seen: list[str] = []
+    for name in [*(n for n in names if n), *added]:
+        if name not in seen:  # a rename onto another label's name merges: the name is listed once
+            seen.append(name)
+    try:
+        data = LabelsUpdate(labels=seen, renames=renames)
+    except ValidationError as exc:
+        return answer("The labels were not changed: " + "; ".join(_sentence(e) for e in exc.errors()))
+    try:
+        with session.begin_nested():  # a refused change leaves every answer as it was
+            change = change_labels(session, project=project, labels=data.labels, renames=data.renames)
+    except (InvalidInput, Conflict) as exc:
+        return answer(f"The labels were not changed. {exc.message}", status_code=exc.status_code)
+    return answer(notice=change.sentence())
 
 
 @router.post("/projects/{project_id}/delete")

@@ -21,6 +21,18 @@ def _known_strategy(value: str) -> str:
     return value
 
 
+def _clean_labels(labels: list[str]) -> list[str]:
+    cleaned = [label.strip() for label in labels]
+    if any(not label for label in cleaned):
+        raise ValueError("a label is empty")
+    if any(len(label) > 200 for label in cleaned):
+        raise ValueError("a label is longer than 200 characters")
+    duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"labels repeat: {', '.join(duplicates)}")
+    return cleaned
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,25 +52,28 @@ class ProjectCreate(BaseModel):
 
     _name = field_validator("name")(classmethod(lambda cls, value: _clean_name(value)))
 
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: list[str]) -> list[str]:
-        cleaned = [label.strip() for label in labels]
-        if any(not label for label in cleaned):
-            raise ValueError("a label is empty")
-        if any(len(label) > 200 for label in cleaned):
-            raise ValueError("a label is longer than 200 characters")
-        duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
-        if duplicates:
-            raise ValueError(f"labels repeat: {', '.join(duplicates)}")
-        return cleaned
-
+    _labels = field_validator("labels")(classmethod(lambda cls, value: _clean_labels(value)))
     _strategy = field_validator("strategy")(classmethod(lambda cls, value: _known_strategy(value)))
 
 
+class LabelsUpdate(BaseModel):
+    """A project's new label list, in the order of their keys. A label of before that is not in it is
+    removed (only if nobody gave it) unless `renames` maps it to its new name; a rename onto a label
+    that stays merges the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(min_length=2, max_length=100)
+    renames: dict[str, str] = Field(default_factory=dict, description="old name -> new name")
+
+    _labels = field_validator("labels")(classmethod(lambda cls, value: _clean_labels(value)))
+    _renames = field_validator("renames")(classmethod(
+        lambda cls, value: {old.strip(): new.strip() for old, new in value.items()}))
+
+
 class ProjectUpdate(BaseModel):
-    """What an admin may change once a project exists; a field left out stays as it is. The kind and
-    the labels are fixed: items and answers are stored against them."""
+    """What an admin may change once a project exists; a field left out stays as it is. The kind is
+    fixed; the labels change through LabelsUpdate."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,0 +1,130 @@
+"""An admin changes a project's labels after answers exist: add, rename (carried into every answer
+and into the model's names), merge, swap, reorder, remove an unused one; a used one is refused."""
+
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.models import Annotation, Item, ModelVersion, Project
+from tests.conftest import run_worker_until_idle
+from tests.data import rotten_tomatoes, to_csv
+from tests.test_pages import csrf_of, login
+
+
+def _setup(users, **settings):
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    body = {"name": "P", "kind": "text", "labels": ["fresh", "rotten", "plot"], "batch_size": 5,
+            "holdout_fraction": 0, **settings}
+    pid = admin.post("/api/v1/projects", json=body).json()["id"]
+    rows = rotten_tomatoes(60)
+    assert admin.post(f"/api/v1/projects/{pid}/items",
+                      files={"file": ("p.csv", to_csv(rows, ["id", "text"]), "text/csv")}).status_code == 201
+    return admin, pid
+
+
+def _answer(api, pid, labels):
+    for label in labels:
+        item = api.get(f"/api/v1/projects/{pid}/next").json()
+        assert api.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).status_code == 201
+
+
+def _labels_given(pid):
+    with session_scope(write=False) as session:
+        return sorted(session.scalars(select(Annotation.label).where(Annotation.project_id == pid)).all())
+
+
+def test_a_rename_is_carried_into_every_answer_and_the_next_model(users):
+    admin, pid = _setup(users)
+    _answer(admin, pid, ["fresh", "rotten", "plot"] * 4)
+    assert run_worker_until_idle() >= 1
+    response = admin.put(f"/api/v1/projects/{pid}/labels",
+                         json={"labels": ["positive", "rotten", "plot"], "renames": {"fresh": "positive"}})
+    assert response.status_code == 200 and response.json()["labels"] == ["positive", "rotten", "plot"]
+    assert _labels_given(pid) == sorted(["positive", "rotten", "plot"] * 4)
+    with session_scope(write=False) as session:
+        finals = set(session.scalars(select(Item.final_label).where(Item.project_id == pid)).all())
+        old_model = session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid)).first()
+        assert "fresh" not in finals and "positive" in finals
+        assert "positive" in old_model.classes and "fresh" not in old_model.classes
+        predictions = (old_model.diagnostics or {}).get("stop_set", {}).get("predictions", [])
+        assert "fresh" not in predictions
+    # a retrain was queued: the worker fits a model that knows the new name
+    assert run_worker_until_idle() >= 1
+    with session_scope(write=False) as session:
+        project = session.get(Project, pid)
+        assert "positive" in session.get(ModelVersion, project.current_model_version_id).classes
+    # the old name is no label any more; the new one is
+    item = admin.get(f"/api/v1/projects/{pid}/next").json()
+    assert admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "fresh"}).status_code == 422
+    assert admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "positive"}).status_code == 201
+
+
+def test_adding_reordering_and_removing_an_unused_label(users):
+    admin, pid = _setup(users)
+    _answer(admin, pid, ["fresh", "rotten"])
+    response = admin.put(f"/api/v1/projects/{pid}/labels", json={"labels": ["rotten", "fresh", "mixed"]})
+    assert response.status_code == 200 and response.json()["labels"] == ["rotten", "fresh", "mixed"]
+    assert _labels_given(pid) == ["fresh", "rotten"]
+    refused = admin.put(f"/api/v1/projects/{pid}/labels", json={"labels": ["rotten", "mixed"]})
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == ("A label that has been given cannot just be removed: 'fresh' is in 1 answer. "
+                                        "Rename it onto another label to merge the two, or change those answers "
+                                        "first.")
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).labels == ["rotten", "fresh", "mixed"]
+    bad = admin.put(f"/api/v1/projects/{pid}/labels",
+                    json={"labels": ["rotten", "fresh"], "renames": {"plot": "story", "fresh": "nowhere"}})
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == ("'plot' is not a label of this project, so it cannot be renamed; 'fresh' is "
+                                    "renamed to 'nowhere', which is not in the new list of labels.")
+    assert admin.put(f"/api/v1/projects/{pid}/labels", json={"labels": ["rotten"]}).status_code == 422
+
+
+def test_a_merge_settles_ties_between_the_two_and_a_swap_keeps_them_apart(users):
+    admin, pid = _setup(users, annotations_per_item=2)
+    ann = users.api(users.create("ann", "annotator")[1])
+    users.join(pid, "ann")
+    with session_scope(write=False) as session:
+        first, second = session.scalars(select(Item.id).where(Item.project_id == pid).order_by(Item.id).limit(2))
+    for item, (a, b) in ((first, ("fresh", "plot")), (second, ("fresh", "rotten"))):
+        assert admin.post(f"/api/v1/items/{item}/annotations", json={"label": a}).status_code == 201
+        assert ann.post(f"/api/v1/items/{item}/annotations", json={"label": b}).status_code == 201
+    # swap: every answer changes sides, the ties stay ties
+    assert admin.put(f"/api/v1/projects/{pid}/labels", json={
+        "labels": ["rotten", "fresh", "plot"], "renames": {"fresh": "rotten", "rotten": "fresh"}}).status_code == 200
+    assert _labels_given(pid) == ["fresh", "plot", "rotten", "rotten"]
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).n_training_labels == 0
+    # "plot" merges into "rotten": the first item's answers now agree and it becomes a training label
+    response = admin.put(f"/api/v1/projects/{pid}/labels",
+                         json={"labels": ["rotten", "fresh"], "renames": {"plot": "rotten"}})
+    assert response.status_code == 200
+    with session_scope(write=False) as session:
+        assert session.get(Item, first).final_label == "rotten"
+        assert session.get(Item, second).final_label is None
+        assert session.get(Project, pid).n_training_labels == 1
+
+
+def test_the_settings_page_renames_adds_and_says_why_it_refuses(client, users):
+    admin, pid = _setup(users)
+    _answer(admin, pid, ["fresh", "plot"])
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}/settings").text
+    csrf = csrf_of(page)
+    form = {"csrf_token": csrf, "current": ["fresh", "rotten", "plot"], "renamed": ["fresh ", "", "story"],
+            "added": "mixed, unclear"}
+    response = client.post(f"/projects/{pid}/labels", data=form)
+    assert response.status_code == 200
+    assert "Labels: added &#39;mixed&#39;, &#39;unclear&#39;; renamed &#39;plot&#39; to &#39;story&#39;; removed " \
+           "&#39;rotten&#39;." in response.text
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).labels == ["fresh", "story", "mixed", "unclear"]
+    assert _labels_given(pid) == ["fresh", "story"]
+    # the form of before (another tab) changes nothing
+    stale = client.post(f"/projects/{pid}/labels", data=form)
+    assert stale.status_code == 422 and "they changed in the meantime" in stale.text
+    used = client.post(f"/projects/{pid}/labels", data={
+        "csrf_token": csrf, "current": ["fresh", "story", "mixed", "unclear"], "renamed": ["", "story", "mixed", ""]})
+    assert used.status_code == 409 and "&#39;fresh&#39; is in 1 answer" in used.text
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).labels == ["fresh", "story", "mixed", "unclear"]
