@@ -164,6 +164,27 @@ def test_label_page_shows_a_card_with_keys_and_escapes_item_text(labelling_sessi
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
+def test_the_card_hides_metadata_that_gives_the_answer_and_shows_the_guidelines(client, users):
+    """QA: a file's gold column (kept as metadata) was under every card, and the API's /next sent it
+    too; the project's description, where guidelines go, was nowhere on the label page."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={
+        "name": "P", "kind": "text", "labels": ["good", "bad"], "holdout_fraction": 0,
+        "description": "Sarcasm is <b>bad</b>.\nAsk on #labelling."}).json()["id"]
+    pool = 'id,text,gold,source,extra\n1,one,good,web,"{""a"": 1}"\n'
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
+    _, ann_token = users.create("ann", "annotator")
+    users.join(pid, "ann")
+    assert users.api(ann_token).get(f"/api/v1/projects/{pid}/next").json()["meta"] == {
+        "source": "web", "extra": '{"a": 1}'}
+    login(client, "ann")
+    page = client.get(f"/projects/{pid}/label").text
+    assert "<dt>source</dt><dd>web</dd>" in page and "<dt>gold</dt>" not in page
+    assert '<details class="guidelines" id="guidelines" open>' in page
+    assert "Sarcasm is &lt;b&gt;bad&lt;/b&gt;.\nAsk on #labelling." in page
+
+
 def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session):
     client, pid, token = labelling_session
     page = client.get(f"/projects/{pid}/label")

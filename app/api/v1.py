@@ -143,14 +143,15 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
 def api_next_item(project_id: DbId, user: ApiUser, session: SessionDep):
     """The next item for the caller, leased to them, with why it was chosen."""
     project = _project(session, project_id, user)
-    return _served_or_204(labeling.next_item(session, project=project, user=user))
+    return _served_or_204(labeling.next_item(session, project=project, user=user), project)
 
 
-def _served_or_204(served: labeling.Served | None):
+def _served_or_204(served: labeling.Served | None, project: Project):
     if served is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     item = served.item
-    return ServedItem(id=item.id, external_id=item.external_id, data=item.payload, meta=item.meta,
+    return ServedItem(id=item.id, external_id=item.external_id, data=item.payload,
+                      meta=served.card_meta(project.labels),
                       why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
 
 
@@ -190,7 +191,7 @@ def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Respon
 def api_undo(project_id: DbId, user: ApiUser, session: SessionDep):
     """Take back the caller's latest answer in the project; the item is leased back to them."""
     project = _project(session, project_id, user)
-    return _served_or_204(labeling.undo_last(session, project=project, user=user))
+    return _served_or_204(labeling.undo_last(session, project=project, user=user), project)
 
 
 @router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])

@@ -62,6 +62,14 @@ class Served:
     item: Item
     lease: Lease
 
+    def card_meta(self, labels: list[str]) -> dict:
+        """The item's metadata as the annotator sees it: without a field whose value is one of the
+        project's labels (a file's gold answer or an earlier tool's label would show the answer the
+        annotator is measured against)."""
+        shown = set(labels)
+        return {key: value for key, value in (self.item.meta or {}).items()
+                if not (isinstance(value, str | int | float) and str(value).strip() in shown)}
+
     @property
     def why(self) -> Why:
         return Why.of(self.lease)
