@@ -208,7 +208,8 @@ def test_the_training_label_counter_follows_every_kind_of_change(users):
 
 
 def test_time_away_from_a_card_on_an_undo_is_not_counted_on_it(users):
-    """QA B11: answer A, look at B for 3 s, undo, spend 20 s redoing A, then 3 s more on B: B took 6 s, not 26."""
+    """QA B11: answer A after 2 s, look at B for 3 s, undo, spend 20 s redoing A, then 3 s more on B: B took 6 s,
+    not 26, and A 22 s."""
     from app.labeling import service as labeling
     from app.models import Project, User
 
@@ -254,3 +255,6 @@ def test_time_away_from_a_card_on_an_undo_is_not_counted_on_it(users):
         seconds = dict(session.execute(select(Annotation.item_id, Annotation.seconds_spent)).all())
     assert round(seconds[second], 3) == 6.0
     assert round(seconds[third], 3) == 10.0
+    # QA: the undone answer's first look (2 s) counts with the 20 s of the second, and the 40 s spent
+    # changing it later under Your last answers are time on it too
+    assert round(seconds[first], 3) == 2.0 + 20.0 + 40.0

@@ -185,6 +185,31 @@ def test_the_card_hides_metadata_that_gives_the_answer_and_shows_the_guidelines(
     assert "Sarcasm is &lt;b&gt;bad&lt;/b&gt;.\nAsk on #labelling." in page
 
 
+def test_the_last_card_offers_the_items_skipped_long_ago(client, users):
+    """QA: 'Pick one under Your last answers, or press u' reached neither the skipped item once five
+    answers came after it."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["good", "bad"],
+                                               "holdout_fraction": 0, "strategy": "random"}).json()["id"]
+    pool = "text\n" + "".join(f"item number {n}\n" for n in range(8))
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", pool.encode(), "text/csv")})
+    users.create("ann", "annotator")
+    users.join(pid, "ann")
+    token = login(client, "ann")
+    hx = {"HX-Request": "true", "X-CSRF-Token": token}
+    page = client.get(f"/projects/{pid}/label").text
+    skipped = re.search(r'data-item="(\d+)"', page).group(1)
+    page = client.post(f"/projects/{pid}/items/{skipped}/skip", headers=hx).text
+    for _ in range(7):
+        item = re.search(r'data-item="(\d+)"', page).group(1)
+        page = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"}, headers=hx).text
+    assert "Nothing left for you here" in page
+    assert f'hx-post="/projects/{pid}/items/{skipped}/change"' in page.split('id="skipped-items"')[1].split("</ul>")[0]
+    card = client.post(f"/projects/{pid}/items/{skipped}/change", headers=hx).text
+    assert f'data-item="{skipped}"' in card and "You skipped it here." in card
+
+
 def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session):
     client, pid, token = labelling_session
     page = client.get(f"/projects/{pid}/label")

@@ -45,6 +45,7 @@ def _work(request: Request, session, project: Project, user: User, *, served=Non
         "changing": changing,  # the card changes an answer given before: its buttons say so
         "open_with_mine": service.open_with_my_answer(session, project=project, user=user) if served is None
         else (0, 0),
+        "skipped_items": service.open_skipped(session, project=project, user=user) if served is None else [],
     }
     block = "work" if is_htmx(request) else None
     return render(request, "label.html", context, block=block, user=user, status_code=status_code)

@@ -293,8 +293,14 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
             raise Conflict(f"You had already {given} (in another tab?), and that stands. To change it, pick it "
                            "under Your last answers.")
         mine.label, mine.skipped, mine.updated_at = label, label is None, now
-        # the card it was changed on (Your last answers) held the item: let it go
-        session.execute(delete(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
+        # the card it was changed on (Your last answers) held the item: its time is more time spent
+        # on this item; then let the card go
+        held = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
+        if held is not None:
+            if mine.seconds_spent is not None:
+                mine.seconds_spent = min(mine.seconds_spent + max((now - held.served_at).total_seconds(), 0.0),
+                                         MAX_SECONDS_SPENT)
+            session.delete(held)
         refresh_item(session, project=project, item=item)
         maybe_queue_training(session, project=project)
         return mine, False
@@ -367,12 +373,15 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     if last is None:
         return None
     item = _locked_item(session, project, last.item_id)
-    why = Why.of(last)
+    why, seconds_before = Why.of(last), last.seconds_spent or 0.0
     _put_aside_held_cards(session, project=project, user=user, now=now)
     session.delete(last)
     session.flush()
     refresh_item(session, project=project, item=item)
-    return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
+    lease = _hold(session, project=project, item=item, user=user, why=why, now=now)
+    # the first look counts too: the answer given again is charged both
+    lease.served_at = now - timedelta(seconds=seconds_before)
+    return Served(item, lease)
 
 
 def answer_again(session: Session, *, project: Project, user: User, item: Item,
@@ -423,6 +432,16 @@ def progress(session: Session, *, project: Project, user: User, now: datetime | 
         project_remaining=remaining,
         project_total=done + remaining,
     )
+
+
+def open_skipped(session: Session, *, project: Project, user: User, limit: int = 10) -> list[Item]:
+    """Open items this user skipped, oldest skip first: the last card offers them, since skipped
+    items are not served to them again and Your last answers shows only the latest five."""
+    return list(session.scalars(
+        select(Item).join(Annotation, Annotation.item_id == Item.id)
+        .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
+               Annotation.skipped.is_(True), Item.state == ItemState.open)
+        .order_by(Annotation.updated_at, Annotation.id).limit(limit)))
 
 
 def open_with_my_answer(session: Session, *, project: Project, user: User) -> tuple[int, int]:
