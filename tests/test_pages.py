@@ -210,6 +210,40 @@ def test_the_last_card_offers_the_items_skipped_long_ago(client, users):
     assert f'data-item="{skipped}"' in card and "You skipped it here." in card
 
 
+def test_an_answer_on_a_card_someone_else_answered_meanwhile_is_kept_and_said(client, users):
+    """QA: a card left open past its lease was served to another annotator; both answers were kept
+    and neither was told."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.db import session_scope
+    from app.models import Lease, utcnow
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["good", "bad"],
+                                               "holdout_fraction": 0, "strategy": "random"}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", b"text\none\ntwo\n", "text/csv")})
+    users.create("ann", "annotator")
+    _, bob_token = users.create("bob", "annotator")
+    users.join(pid, "ann", "bob")
+    token = login(client, "ann")
+    item = re.search(r'data-item="(\d+)"', client.get(f"/projects/{pid}/label").text).group(1)
+    with session_scope() as session:  # ann's card stays open past its lease
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(minutes=1)))
+    bob = users.api(bob_token)
+    served = bob.get(f"/api/v1/projects/{pid}/next").json()["id"]
+    if served != int(item):  # the other item came first: answer it, and ann's is next
+        assert bob.post(f"/api/v1/items/{served}/annotations", json={"label": "bad"}).status_code == 201
+        assert bob.get(f"/api/v1/projects/{pid}/next").json()["id"] == int(item)
+    assert bob.post(f"/api/v1/items/{item}/annotations", json={"label": "bad"}).status_code == 201
+    page = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
+                       headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert page.status_code == 200
+    assert "Your answer is kept, but someone else answered that item while it waited on your screen" in page.text
+
+
 def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session):
     client, pid, token = labelling_session
     page = client.get(f"/projects/{pid}/label")

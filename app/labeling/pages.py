@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect, load_page_project
 from app.errors import DomainError
 from app.labeling import service
-from app.models import Item, Project, User
+from app.models import Item, ItemState, Project, User
 from app.templating import LABEL_KEYS, is_htmx, render
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -67,11 +67,17 @@ def submit_label(request: Request, user: PageUser, project: AnsweringProjectDep,
     item = _item(session, project, item_id)
     if item is None:
         return _work(request, session, project, user, notice="That item no longer exists; here is the next one.")
+    had_enough = item.state == ItemState.done  # every opinion asked for was in before this one
     try:
-        service.annotate(session, project=project, item=item, user=user, label=label, change=change)
+        _, created = service.annotate(session, project=project, item=item, user=user, label=label, change=change)
     except DomainError as exc:
         # The answer could not be kept (lease lost, unknown label): say so and carry on.
         return _work(request, session, project, user, notice=exc.message)
+    if created and had_enough:
+        return _work(request, session, project, user, notice=(
+            "Your answer is kept, but someone else answered that item while it waited on your screen (its "
+            "card had been open too long), so it has one opinion more than asked for; if the two differ, a "
+            "lead settles it."))
     return _work(request, session, project, user)
 
 
