@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 UPLOAD_ROUTES = re.compile(r"/projects/\d+/upload|/api/v1/projects/\d+/items")
 
 
+def size_text(n_bytes: int) -> str:
+    """A byte count as people read it: "512 MB", "1.5 MB", "300 KB"."""
+    for unit, size in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if n_bytes >= size:
+            value = n_bytes / size
+            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
+    return f"{n_bytes} bytes"
+
+
 class BodySizeLimit:
     """Refuse request bodies over the limit (413): an admin's upload may be large, anything else is small.
 
@@ -58,11 +67,16 @@ class BodySizeLimit:
                      and headers.get(b"content-type", b"").startswith(b"multipart/form-data")
                      and await run_in_threadpool(is_admin_request, headers, scope.get("session") or {}))
         limit = self.max_upload_bytes if is_upload else self.max_body_bytes
-        message = (f"The upload is larger than the limit of {limit // (1024 * 1024)} MB." if is_upload
-                   else f"The request body is larger than the limit of {limit // 1024} KB.")
+        message = (f"The file is larger than this server's upload limit of {size_text(limit)}: split it into "
+                   "smaller files and upload them one after the other." if is_upload
+                   else f"The request body is larger than the limit of {size_text(limit)}.")
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+            if headers.get(b"hx-request") == b"true":  # the upload page swaps the answer in: a sentence
+                response = HTMLResponse(f'<p class="error" role="alert">{message}</p>', status_code=413)
+            else:
+                response = JSONResponse({"detail": message}, status_code=413)
+            await response(scope, receive, send)
             return
         received = 0
 

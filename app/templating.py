@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from app.config import get_settings
 from app.deps import csrf_token
 from app.models import User
 
@@ -24,6 +25,8 @@ def duration(seconds: float) -> str:
 
 
 templates.env.filters["duration"] = duration
+# the upload form refuses a file over the limit before sending it (the server refuses it too)
+templates.env.globals["max_upload_bytes"] = lambda: get_settings().max_upload_bytes
 
 # Keys for the label buttons: digits first, then letters that no other shortcut uses.
 LABEL_KEYS = [*"123456789", *"abcdefghijklmnopqrtvwxyz"]

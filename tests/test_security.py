@@ -154,7 +154,13 @@ def test_upload_over_the_size_limit_is_413(monkeypatch, users, project):
     with TestClient(small_app, headers=dict(admin.headers)) as limited:
         response = limited.post(f"/api/v1/projects/{pid}/items",
                                 files={"file": ("big.csv", b"text\n" + b"x" * 5000 + b"\n", "text/csv")})
-    assert response.status_code == 413 and "larger than the limit" in response.json()["detail"]
+    assert response.status_code == 413
+    assert response.json()["detail"] == ("The file is larger than this server's upload limit of 1000 bytes: split "
+                                         "it into smaller files and upload them one after the other.")
+    from app.main import size_text
+
+    assert [size_text(n) for n in (300_000, 1536 * 1024, 512 * 1024 ** 2, 20 * 1024 ** 3)] == \
+        ["293 KB", "1.5 MB", "512 MB", "20 GB"]
 
 
 def test_only_an_admins_upload_gets_the_upload_allowance(client, users, project):

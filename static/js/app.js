@@ -53,9 +53,32 @@
   // While an upload's request is open, poll how far the server has got with the file (rows read and
   // stored): a 1M-row file takes up to a minute on the server after its last byte was sent.
   let uploadPoll = null;
+  function sizeText(bytes) {  // as app/main.py size_text
+    for (const [unit, size] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]]) {
+      if (bytes >= size) {
+        const value = bytes / size;
+        return (value >= 10 || value === Math.floor(value) ? value.toFixed(0) : value.toFixed(1)) + " " + unit;
+      }
+    }
+    return bytes + " bytes";
+  }
   document.addEventListener("submit", function (event) {  // capture phase: before htmx reads the form
     const form = event.target;
     if (!form || form.id !== "upload-form") return;
+    const file = form.elements.file.files[0];
+    const limit = Number(form.dataset.maxBytes);
+    if (file && limit && file.size > limit) {  // no point sending it: say so at once
+      event.preventDefault();
+      event.stopPropagation();  // htmx listens on the form, below this capture listener
+      const result = document.getElementById("upload-result");
+      const p = document.createElement("p");
+      p.className = "error";
+      p.setAttribute("role", "alert");
+      p.textContent = `${file.name} is ${sizeText(file.size)}, larger than this server's upload limit of ` +
+        `${sizeText(limit)}: split it into smaller files and upload them one after the other.`;
+      if (result) result.replaceChildren(p);
+      return;
+    }
     const bytes = new Uint8Array(16);
     crypto.getRandomValues(bytes);
     form.elements.progress_token.value = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

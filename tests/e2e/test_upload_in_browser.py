@@ -84,3 +84,26 @@ def test_choosing_a_file_shows_its_preview_and_naming_a_column_updates_it(page, 
     with session_scope() as session:
         stored = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == empty_tabular_project))
     assert stored == 0
+
+
+def test_a_file_over_the_upload_limit_is_refused_before_it_is_sent(page, live_server, empty_tabular_project,
+                                                                   tmp_path):
+    """QA: the page showed the server's 413 as raw JSON, the limit as "0 MB", and a half-full bar."""
+    path = tmp_path / "big.csv"
+    path.write_text("f0,f1\n" + "".join(f"{i},{i * 2}\n" for i in range(20_000)))
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    assert int(page.get_attribute("#upload-form", "data-max-bytes")) > 100 * 1024 ** 2  # the server's own
+    page.evaluate("document.getElementById('upload-form').dataset.maxBytes = String(100 * 1024)")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if request.url.endswith("/upload") else None)
+    page.click("#upload-form button[type=submit]")
+    message = page.locator("#upload-result .error")
+    message.wait_for(timeout=5_000)
+    assert message.inner_text() == ("big.csv is 218 KB, larger than this server's upload limit of 100 KB: split it "
+                                    "into smaller files and upload them one after the other.")
+    page.wait_for_timeout(500)
+    assert sent == [] and page.locator("#upload-progress").is_hidden()
+    with session_scope(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 0
