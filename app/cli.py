@@ -149,8 +149,10 @@ def cmd_import(args) -> int:
     skipped = ""
     if result.skipped_duplicates:
         more = ", ..." if result.skipped_duplicates > len(result.skipped_places) else ""
-        skipped = (f"; left out {_count(result.skipped_duplicates, 'row')} without an id already in the project "
+        skipped = (f"; left out {_count(result.skipped_duplicates, 'row')} already in the project "
                    f"({', '.join(result.skipped_places)}{more})")
+        if result.labels_for_existing:
+            skipped += f", whose {_count(result.labels_for_existing, 'label')} went to those items"
     print(f"imported {_count(result.imported, 'item')}"
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
           + skipped)

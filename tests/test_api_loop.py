@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.models import Item
+from app.models import Annotation, Item, Project
 from tests.conftest import run_worker_until_idle
 from tests.data import rotten_tomatoes, to_csv
 
@@ -106,7 +106,7 @@ def test_broken_upload_imports_nothing(users):
     assert item_count(project["id"]) == 20
 
 
-def test_ids_already_in_the_project_refuse_the_file(users):
+def test_an_id_already_in_the_project_with_other_content_refuses_the_file(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)
     project = create_text_project(admin)
@@ -115,8 +115,39 @@ def test_ids_already_in_the_project_refuse_the_file(users):
     assert upload(b"id,text\na,one\nb,two\n").status_code == 201
     response = upload(b"id,text\nc,three\na,again\n")
     assert response.status_code == 422
-    assert response.json()["errors"] == ["line 3: id 'a' is already in this project"]
+    assert response.json()["errors"] == [
+        "line 3: id 'a' is already in this project, with another text; give this row an id of its own"]
     assert item_count(project["id"]) == 2
+
+
+def test_a_file_grown_by_a_few_rows_adds_them_and_labels_come_back_onto_known_items(users):
+    """QA: the same file with three new rows was refused whole; labels for items already in the
+    project were refused with ids and dropped (201, nothing said) without."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100)
+    pid = project["id"]
+    upload = lambda body, **form: admin.post(f"/api/v1/projects/{pid}/items", data=form,  # noqa: E731
+                                             files={"file": ("p.csv", body, "text/csv")})
+    assert upload(b"id,text\nk1,one\nk2,two\n").json()["imported"] == 2
+    body = upload(b"id,text\nk1,one\nk2,two\nk3,three\n").json()
+    assert (body["imported"], body["skipped_duplicates"], body["skipped_places"]) == (1, 2, ["line 2", "line 3"])
+    # the team labelled offline and brings the labels back, with ids and without
+    body = upload(b"id,text,label\nk1,one,fresh\nk2,two,\n", label_column="label").json()
+    assert (body["imported"], body["skipped_duplicates"], body["labels_for_existing"]) == (0, 2, 1)
+    body = upload(b"text,label\ntwo,rotten\nthree,fresh\nfour,rotten\n", label_column="label").json()
+    assert (body["imported"], body["labelled"], body["labels_for_existing"]) == (1, 1, 2)
+    with session_scope(write=False) as session:
+        finals = dict(session.execute(select(Item.external_id, Item.final_label)
+                                      .where(Item.project_id == pid)).all())
+        assert session.get(Project, pid).n_training_labels == 4
+    assert finals == {"k1": "fresh", "k2": "rotten", "k3": "fresh", "4": "rotten"}
+    # brought again with another label: the importer's imported answer changes; the same label changes nothing
+    body = upload(b"id,text,label\nk1,one,rotten\nk2,two,rotten\n", label_column="label").json()
+    assert body["labels_for_existing"] == 1
+    with session_scope(write=False) as session:
+        assert session.scalar(select(Item.final_label).where(Item.external_id == "k1")) == "rotten"
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 4
 
 
 def test_a_file_without_ids_uploaded_again_adds_only_its_new_rows(users):

@@ -322,7 +322,7 @@ def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys
     plain = tmp_path / "plain.txt"
     plain.write_text("nice\na new line\n")
     assert main(["import", str(pid), str(plain)]) == 0
-    assert capsys.readouterr().out == ("imported 1 item; left out 1 row without an id already in the project "
+    assert capsys.readouterr().out == ("imported 1 item; left out 1 row already in the project "
                                        "(line 1)\n")
 
 
@@ -332,9 +332,11 @@ def test_ids_already_in_the_project_are_named_in_file_order(users):
     pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
     data = "id,text\n" + "".join(f"g{i},text {i}\n" for i in range(40))
     assert api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", data, "text/csv")}).status_code == 201
-    again = api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", data, "text/csv")})
+    other = "id,text\n" + "".join(f"g{i},other text {i}\n" for i in range(40))
+    again = api.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", other, "text/csv")})
     assert again.status_code == 422
-    assert again.json()["errors"] == ([f"line {i + 2}: id 'g{i}' is already in this project" for i in range(20)]
+    assert again.json()["errors"] == ([f"line {i + 2}: id 'g{i}' is already in this project, with another text; "
+                                       "give this row an id of its own" for i in range(20)]
                                       + ["and 20 more ids of this file are already in the project"])
 
 

@@ -55,10 +55,13 @@ class ImportRead(BaseModel):
                                                     "columns, which describe the project it came from")
     label_column: str | None = None
     labelled: int = Field(0, description="items imported with a label (training and holdout labels)")
-    skipped_duplicates: int = Field(0, description="rows without an id whose content (text, features) an item of "
-                                                   "the project already has: left out rather than added twice")
+    skipped_duplicates: int = Field(0, description="rows already in the project, left out rather than added "
+                                                   "twice: without an id, the content (text, features) of an item; "
+                                                   "with an id, an item's id and content")
     skipped_places: list[str] = Field(default_factory=list,
                                       description="where the first 20 of those rows are in the file")
+    labels_for_existing: int = Field(0, description="labels those rows brought, added to the items they repeat "
+                                                    "as the importer's answers (or changed on them)")
 
 
 class ModelVersionRead(BaseModel):

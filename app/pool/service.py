@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import bulk_insert, dump_json, refresh_planner_statistics
 from app.errors import DomainError
+from app.labeling.service import refresh_item
 from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
 from app.pool.content import content_hash
 from app.pool.parsing import PoolParser, UploadError, detect_format
@@ -35,9 +36,11 @@ class ImportResult:
     left_out_columns: list[str] = field(default_factory=list)  # an export's bookkeeping columns
     label_column: str | None = None
     labelled: int = 0  # items that came with a label (training and holdout labels alike)
-    # Rows without an id whose content is already in the project: left out, not added twice.
+    # Rows already in the project (the same content without an id, or the same id and content):
+    # left out, not added twice.
     skipped_duplicates: int = 0
     skipped_places: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
+    labels_for_existing: int = 0  # labels such rows brought that were added to (or changed on) their items
 
 
 class ImportRefused(DomainError):
@@ -114,7 +117,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     batch_labels: list[str | None] = []
     rows_read = labelled = training_labels = skipped = 0
     skipped_places: list[str] = []
-    known_contents: set[int] | None = None  # the project's content hashes, read at the first row without an id
+    known_contents: dict[int, int] | None = None  # content hash -> item id, read at the first row without an id
+    labels_for_existing: list[tuple[int, str]] = []  # (item id, label) brought by rows left out
     next_number = existing_count + 1  # the name of the next row without an id
 
     def name_rows_without_id() -> None:
@@ -133,31 +137,33 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
 
     def flush_batch() -> None:
         nonlocal labelled, training_labels, skipped, known_contents
-        if existing_count and not all(row["_explicit_id"] for row in batch):
-            # A file without ids uploaded a second time (or a new file repeating old rows) would add
-            # every row again under new row-number ids: such rows are left out, and the result says
-            # where they were. A row with its own id is the user's word that it is a new item.
-            if known_contents is None:
+        if existing_count:
+            # Rows already in the project are left out, not added twice, and the result says where
+            # they were: a row without an id whose content an item has (a file uploaded again, or a
+            # new file repeating old rows), or a row whose id an item has with the same content (a
+            # file grown by a few rows). An id an item has with other content is refused: it names
+            # another item. A label such a row brings is added to the item it repeats.
+            if known_contents is None and not all(row["_explicit_id"] for row in batch):
                 known_contents = _contents(session, project)
-            keep = [row["_explicit_id"] or row["content_hash"] not in known_contents for row in batch]
-            for row, label, kept in zip(batch, batch_labels, keep, strict=True):
-                if not kept:
+            there = _known_items(session, project, [row for row in batch if row["_explicit_id"]])
+            keep = []
+            for row, label in zip(batch, batch_labels, strict=True):
+                item_id = there.get(row["external_id"]) if row["_explicit_id"] else \
+                    known_contents.get(row["content_hash"])
+                keep.append(item_id is None)
+                if item_id is not None:
                     skipped += 1
                     labelled -= label is not None
                     training_labels -= label is not None and not row["is_holdout"]
+                    if label is not None:
+                        labels_for_existing.append((item_id, label))
                     if len(skipped_places) < SKIPPED_PLACES:
                         skipped_places.append(row["_line"][1])
             batch[:] = [row for row, kept in zip(batch, keep, strict=True) if kept]
             batch_labels[:] = [label for label, kept in zip(batch_labels, keep, strict=True) if kept]
         name_rows_without_id()
-        explicit = any([row.pop("_explicit_id") for row in batch])  # (a list: every row loses the key)
-        lines = {row["external_id"]: row.pop("_line") for row in batch}
-        if existing_count and explicit:
-            # The parser refuses an id repeated within the file; only a pool that already has items
-            # can hold this file's ids. (Into an empty project the lookup would only cost time: on
-            # PostgreSQL, planned on the statistics of the empty table, each chunk's lookup scanned
-            # every row imported so far, quadratic in the file.)
-            _refuse_known_ids(session, project, lines)
+        for row in batch:
+            del row["_explicit_id"], row["_line"]
         if any(label is not None for label in batch_labels):
             # The new ids come back from the same bulk insert (RETURNING), keyed by external id (unique
             # in the project), so the chunk's annotations are one more bulk insert: no lookups. Two
@@ -212,6 +218,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         flush_batch()
     if on_progress is not None:
         on_progress(rows_read - skipped, _position(fileobj), "finishing")
+    labels_added = _add_labels(session, project, imported_by, labels_for_existing) if labels_for_existing else 0
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
@@ -230,7 +237,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         text_column=plan.text_column, feature_columns=plan.feature_columns,
                         meta_columns=plan.meta_columns, left_out_columns=plan.left_out,
                         label_column=plan.label_column, labelled=labelled,
-                        skipped_duplicates=skipped, skipped_places=skipped_places)
+                        skipped_duplicates=skipped, skipped_places=skipped_places,
+                        labels_for_existing=labels_added)
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
@@ -258,11 +266,11 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
 
 
-def _contents(session: Session, project: Project) -> set[int]:
-    """The content hashes of the project's items (from before this import: this one's rows are
-    compared with what was there, not with each other). About 2 s and 60 MB at a million items."""
-    return set(session.scalars(select(Item.content_hash).where(
-        Item.project_id == project.id, Item.content_hash.is_not(None)).execution_options(yield_per=50_000)))
+def _contents(session: Session, project: Project) -> dict[int, int]:
+    """The project's items by content hash (from before this import: this one's rows are compared
+    with what was there, not with each other). About 2 s and 100 MB at a million items."""
+    return dict(session.execute(select(Item.content_hash, Item.id).where(
+        Item.project_id == project.id, Item.content_hash.is_not(None)).execution_options(yield_per=50_000)).all())
 
 
 def _known_ids(session: Session, project: Project, ids: list[str]) -> list[str]:
@@ -274,10 +282,49 @@ def _known_ids(session: Session, project: Project, ids: list[str]) -> list[str]:
     return known
 
 
-def _refuse_known_ids(session: Session, project: Project, lines: dict[str, tuple[int, str]]) -> None:
-    """Ids already in the project make the whole upload fail, naming their places (id -> (line, where))."""
-    known = _known_ids(session, project, list(lines))
-    if known:
-        known.sort(key=lines.__getitem__)  # in file order, like every other problem
-        more = [f"and {len(known) - 20} more ids of this file are already in the project"] if len(known) > 20 else []
-        raise ImportRefused([f"{lines[k][1]}: id {k!r} is already in this project" for k in known[:20]] + more)
+def _known_items(session: Session, project: Project, rows: list[dict]) -> dict[str, int]:
+    """external id -> item id for the rows whose id an item of the project has with the same content;
+    an id an item has with other content refuses the whole upload, naming its places."""
+    if not rows:
+        return {}
+    by_id = {row["external_id"]: row for row in rows}
+    ids, found = list(by_id), {}
+    for start in range(0, len(ids), 500):
+        found.update({external_id: (item_id, content) for external_id, item_id, content in session.execute(
+            select(Item.external_id, Item.id, Item.content_hash).where(
+                Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500])))})
+    other = sorted((by_id[i]["_line"] for i, (_, content) in found.items() if content != by_id[i]["content_hash"]))
+    if other:
+        what = "text" if project.kind == "text" else "features"
+        names = {by_id[i]["_line"]: i for i in found}
+        more = [f"and {len(other) - 20} more ids of this file are already in the project"] if len(other) > 20 else []
+        raise ImportRefused([f"{where}: id {names[(line, where)]!r} is already in this project, with another {what}; "
+                             "give this row an id of its own" for line, where in other[:20]] + more)
+    return {external_id: item_id for external_id, (item_id, _) in found.items()}
+
+
+def _add_labels(session: Session, project: Project, importer: User, labels: list[tuple[int, str]]) -> int:
+    """Labels a file brought for items already in the project: each is the importer's answer on its
+    item (added, or changed if the importer's earlier import said otherwise). An answer the importer
+    gave on a card stands. Returns how many labels were added or changed."""
+    mine = {}
+    ids = [item_id for item_id, _ in labels]
+    for start in range(0, len(ids), 500):
+        mine.update({a.item_id: a for a in session.scalars(select(Annotation).where(
+            Annotation.user_id == importer.id, Annotation.item_id.in_(ids[start:start + 500])))})
+    now, changed = utcnow(), 0
+    for item_id, label in labels:
+        answer = mine.get(item_id)
+        if answer is None:
+            mine[item_id] = answer = Annotation(
+                project_id=project.id, item_id=item_id, user_id=importer.id, label=label, skipped=False,
+                created_at=now, updated_at=now, source=ServeSource.imported)
+            session.add(answer)
+        elif answer.source != ServeSource.imported or answer.label == label:
+            continue
+        else:
+            answer.label, answer.updated_at = label, now
+        changed += 1
+        session.flush()
+        refresh_item(session, project=project, item=session.get(Item, item_id))
+    return changed
