@@ -258,3 +258,37 @@ def test_time_away_from_a_card_on_an_undo_is_not_counted_on_it(users):
     # QA: the undone answer's first look (2 s) counts with the 20 s of the second, and the 40 s spent
     # changing it later under Your last answers are time on it too
     assert round(seconds[first], 3) == 2.0 + 20.0 + 40.0
+
+
+def test_an_undo_sent_twice_takes_back_one_answer(users):
+    """QA: a proxy's 504 made the page send undo again, and the second took back the answer before."""
+    _, pid = setup_project(users, n_items=5)
+    a = annotator(users, "a", pid)
+    answers = []
+    for label in ("yes", "no"):
+        item = a.get(f"/api/v1/projects/{pid}/next").json()
+        answers.append(a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).json())
+    undo = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]})
+    assert undo.status_code == 200 and undo.json()["id"] == answers[1]["item_id"]
+    again = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]})
+    assert again.status_code == 409 and "already taken back" in again.json()["detail"]
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Annotation.id)).all() == [answers[0]["id"]]
+
+
+def test_a_skip_taken_back_on_an_item_others_finished_does_not_serve_it_again(users):
+    """QA: undoing a skip (or picking it under Your last answers) re-served an item another annotator had
+    finished; the answer then made a tie that unset their label."""
+    _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert a.post(f"/api/v1/items/{item['id']}/skip").status_code == 201
+    while (served := b.get(f"/api/v1/projects/{pid}/next").json())["id"] != item["id"]:
+        b.post(f"/api/v1/items/{served['id']}/annotations", json={"label": "no"})
+    assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
+    undone = a.post(f"/api/v1/projects/{pid}/undo")
+    assert undone.status_code in (200, 204) and (undone.status_code == 204 or undone.json()["id"] != item["id"])
+    with session_scope(write=False) as session:
+        stored = session.get(Item, item["id"])
+        assert (stored.final_label, stored.n_annotations) == ("yes", 1)
+        assert not session.scalars(select(Lease).where(Lease.item_id == item["id"])).all()

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 
 from app.api.schemas import (
     AnnotationCreate,
@@ -188,10 +188,16 @@ def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Respon
 
 @router.post("/projects/{project_id}/undo", response_model=ServedItem,
              responses={204: {"description": "Nothing to undo"}})
-def api_undo(project_id: DbId, user: ApiUser, session: SessionDep):
-    """Take back the caller's latest answer in the project; the item is leased back to them."""
+def api_undo(project_id: DbId, user: ApiUser, session: SessionDep,
+             answer_id: Annotated[int | None, Query(description="the answer you mean to take back: if it is no "
+                                                    "longer your latest (this undo was sent twice), 409")] = None):
+    """Take back the caller's latest answer in the project; the item is leased back to them. A skip
+    taken back on an item others have finished since gives the next item instead."""
     project = _project(session, project_id, user)
-    return _served_or_204(labeling.undo_last(session, project=project, user=user), project)
+    undone = labeling.undo_last(session, project=project, user=user, expected=answer_id)
+    if undone is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return _served_or_204(undone.served or labeling.next_item(session, project=project, user=user), project)
 
 
 @router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])

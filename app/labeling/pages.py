@@ -97,7 +97,10 @@ def skip_item(request: Request, user: PageUser, project: AnsweringProjectDep, se
 def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep, item_id: DbId):
     """An answer picked under Your last answers comes back as the card; it stands until replaced."""
     item = _item(session, project, item_id)
-    again = service.answer_again(session, project=project, user=user, item=item) if item is not None else None
+    try:
+        again = service.answer_again(session, project=project, user=user, item=item) if item is not None else None
+    except DomainError as exc:
+        return _work(request, session, project, user, notice=exc.message)
     if again is None:
         return _work(request, session, project, user, notice="That answer is no longer yours to change.")
     served, mine = again
@@ -108,9 +111,18 @@ def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep
 
 
 @router.post("/projects/{project_id}/undo")
-def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep):
-    served = service.undo_last(session, project=project, user=user)
-    if served is None:
+def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep,
+         last: Annotated[int | None, Form()] = None):
+    """`last`: the answer the page showed as the latest, so an undo sent twice takes back one answer."""
+    try:
+        undone = service.undo_last(session, project=project, user=user, expected=last)
+    except DomainError as exc:
+        return _work(request, session, project, user, notice=exc.message)
+    if undone is None:
         return _work(request, session, project, user, notice="Nothing to undo yet.")
-    return _work(request, session, project, user, served=served,
+    if undone.served is None:
+        return _work(request, session, project, user, notice=(
+            f"Your skip of #{undone.item.external_id} was taken back, but others have answered that item since, "
+            "so it needs no answer from you; here is the next one."))
+    return _work(request, session, project, user, served=undone.served,
                  notice="Your last answer was taken back; answer this item again.")

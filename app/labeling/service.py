@@ -362,26 +362,51 @@ def _put_aside_held_cards(session: Session, *, project: Project, user: User, now
                     .values(paused_at=now))
 
 
-def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Served | None:
-    """Take back the user's latest answer in the project; the item comes back to them, leased."""
-    now = now or utcnow()
-    # Labels that came in a pool file were never an answer on a card: undo passes over them.
-    last = session.scalars(select(Annotation).where(
+@dataclass
+class Undone:
+    """What an undo took back: the answer's item, and the card to answer it again on (None when the
+    item no longer wants this user's opinion: others finished it after they skipped it)."""
+
+    item: Item
+    served: Served | None
+
+
+def latest_answer(session: Session, *, project: Project, user: User) -> Annotation | None:
+    """The user's latest answer given on a card (labels that came in a pool file are not: undo passes
+    over them)."""
+    return session.scalars(select(Annotation).where(
         Annotation.user_id == user.id, Annotation.project_id == project.id,
         Annotation.source != ServeSource.imported)
         .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
+
+
+def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None,
+              expected: int | None = None) -> Undone | None:
+    """Take back the user's latest answer in the project; the item comes back to them, leased. None
+    when there is nothing to undo. With `expected` (the answer the page showed as the latest), an
+    undo sent again (a proxy's 504, a retry) finds another latest answer and refuses (Conflict)
+    instead of taking that one back too."""
+    now = now or utcnow()
+    last = latest_answer(session, project=project, user=user)
     if last is None:
         return None
+    if expected is not None and last.id != expected:
+        raise Conflict("That answer was already taken back (the undo reached the server twice); nothing "
+                       "more was undone.")
     item = _locked_item(session, project, last.item_id)
-    why, seconds_before = Why.of(last), last.seconds_spent or 0.0
+    why, seconds_before, was_skip = Why.of(last), last.seconds_spent or 0.0, last.skipped
     _put_aside_held_cards(session, project=project, user=user, now=now)
     session.delete(last)
     session.flush()
     refresh_item(session, project=project, item=item)
+    if was_skip and item.state == ItemState.done:
+        # others gave it every opinion asked for after this user skipped it: a label now would be
+        # one too many (on a one-opinion project, a tie that unsets the label they gave)
+        return Undone(item, None)
     lease = _hold(session, project=project, item=item, user=user, why=why, now=now)
     # the first look counts too: the answer given again is charged both
     lease.served_at = now - timedelta(seconds=seconds_before)
-    return Served(item, lease)
+    return Undone(item, Served(item, lease))
 
 
 def answer_again(session: Session, *, project: Project, user: User, item: Item,
@@ -393,6 +418,9 @@ def answer_again(session: Session, *, project: Project, user: User, item: Item,
         Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
     if mine is None:
         return None
+    if mine.skipped and item.state == ItemState.done:
+        raise Conflict(f"#{item.external_id} has every opinion it asks for now (others answered it after you "
+                       "skipped it), so it needs no answer from you.")
     now = now or utcnow()
     _put_aside_held_cards(session, project=project, user=user, now=now)
     return Served(item, _hold(session, project=project, item=item, user=user, why=Why.of(mine), now=now)), mine

@@ -148,6 +148,22 @@
     }
   });
 
+  // A double click answers once: the second click of a pair lands on the next card's button, just
+  // swapped in under the pointer (keys are guarded by `answering`). Clicks in the first moment of a
+  // new card are ignored; capture phase, before htmx's listener on the button sees them.
+  const NEW_CARD_MS = 400;
+  let cardSwappedAt = 0;
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "work") cardSwappedAt = Date.now();
+  });
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("#work button");
+    if (button && Date.now() - cardSwappedAt < NEW_CARD_MS) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+
   // The server out of reach: an answer given on the label page is kept here and sent again every few
   // seconds until it goes through (the server treats a repeat of the same answer as one), and no
   // other key is taken meanwhile, so answers arrive in the order they were given.
@@ -174,16 +190,18 @@
     }
     return pending !== null;
   }
-  const KEPT = "The server could not be reached. Your last answer is kept in this page and sent as soon as the " +
-               "server is back; keep the page open.";
+  // (an undo is kept too: it names the answer it takes back, so sending it again undoes nothing more)
+  const kept = () => "The server could not be reached. Your last " +
+    (pending && pending.path.endsWith("/undo") ? "undo" : "answer") +
+    " is kept in this page and sent as soon as the server is back; keep the page open.";
   document.addEventListener("htmx:sendError", function (event) {
-    showBanner(keepAnswer(event.detail.elt) ? KEPT
+    showBanner(keepAnswer(event.detail.elt) ? kept()
       : "The server could not be reached; the page carries on when it is back.");
   });
   document.addEventListener("htmx:responseError", function (event) {
     const status = event.detail.xhr ? event.detail.xhr.status : 0;
     if ([502, 503, 504].includes(status) && keepAnswer(event.detail.elt)) {
-      showBanner(KEPT);
+      showBanner(kept());
       return;
     }
     showBanner("The server could not handle that request; reload the page to carry on.");

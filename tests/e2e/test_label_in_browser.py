@@ -120,3 +120,58 @@ def test_an_answer_a_proxy_turns_away_while_the_app_restarts_is_sent_again(page,
     assert len(turned_away) == 2
     with session_scope() as session:
         assert session.execute(select(Annotation.item_id, Annotation.label)).all() == [(item, "fresh")]
+
+
+def test_an_undo_a_proxy_answers_504_to_takes_back_one_answer(page, live_server, project_for_annotator):
+    """QA: the app took the undo back, the proxy in front answered 504, the page sent the undo again, and
+    the app took back the answer before it too."""
+    from sqlalchemy import select
+
+    from app.models import Annotation
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    for n in (1, 2, 3):
+        page.keyboard.press("1")
+        page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'")
+    with session_scope() as session:
+        first_two = session.scalars(select(Annotation.item_id).order_by(Annotation.id).limit(2)).all()
+    answered_then_lost = []
+
+    def timeout_after_the_app_answered(route):
+        if not answered_then_lost:
+            answered_then_lost.append(route.fetch().status)  # the app undoes; the browser gets the proxy's 504
+            route.fulfill(status=504, body="Gateway Timeout")
+        else:
+            route.continue_()
+
+    page.route("**/undo", timeout_after_the_app_answered)
+    page.keyboard.press("u")
+    page.wait_for_selector("#connection-error:not([hidden])")
+    assert "Your last undo is kept in this page" in page.locator("#connection-error").inner_text()
+    page.wait_for_function("document.querySelector('#connection-error').hidden", timeout=15_000)
+    assert answered_then_lost == [200]
+    with session_scope() as session:
+        assert session.scalars(select(Annotation.item_id).order_by(Annotation.id)).all() == first_two
+    assert "already taken back" in page.locator("#work").inner_text()
+
+
+def test_a_double_click_on_a_label_answers_one_card(page, live_server, project_for_annotator):
+    from sqlalchemy import func, select
+
+    from app.models import Annotation
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    # a mouse's double click on a fast server: the first click's answer swaps in the next card, and the
+    # second click lands on that card's button under the pointer
+    page.locator(".label-button").first.click()
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '1'", polling=10)
+    page.locator(".label-button").first.click()
+    page.wait_for_timeout(800)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 1
+    page.locator(".label-button").first.click()  # a click after the moment counts
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '2'")
