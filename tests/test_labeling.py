@@ -61,7 +61,7 @@ def test_an_expired_lease_returns_the_item_to_the_queue(users):
     # someone never served the item cannot add to it
     c = annotator(users, "c", pid)
     refused = c.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
-    assert refused.status_code == 409 and "all the annotations it needs" in refused.json()["detail"]
+    assert refused.status_code == 409 and "already has every answer it needs" in refused.json()["detail"]
 
 
 def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):
@@ -93,7 +93,7 @@ def test_a_completed_item_refuses_another_annotator(users):
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
     refused = b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "no"})
-    assert refused.status_code == 409 and "already has all the annotations" in refused.json()["detail"]
+    assert refused.status_code == 409 and "already has every answer it needs" in refused.json()["detail"]
 
 
 def test_skip_is_not_served_again_to_the_same_person_but_is_to_others(users):
@@ -292,3 +292,23 @@ def test_a_skip_taken_back_on_an_item_others_finished_does_not_serve_it_again(us
         stored = session.get(Item, item["id"])
         assert (stored.final_label, stored.n_annotations) == ("yes", 1)
         assert not session.scalars(select(Lease).where(Lease.item_id == item["id"])).all()
+
+
+def test_a_card_left_open_for_hours_still_keeps_its_answer(users):
+    """QA: the worker dropped leases an hour after they expired, and the answer on such a card was refused."""
+    from app.worker.runner import drop_expired_leases
+
+    _, pid = setup_project(users, n_items=1, holdout_fraction=0)
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    with session_scope() as session:
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(hours=3)))
+    drop_expired_leases()
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
+    assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
+    assert a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
+    with session_scope() as session:
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(days=8)))
+    drop_expired_leases()
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Lease)).all() == []

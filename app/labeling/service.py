@@ -210,7 +210,7 @@ def _first_in_shuffle_order(session: Session, conditions: list) -> Item | None:
 
 def _hold(session: Session, *, project: Project, item: Item, user: User, why: Why, now: datetime) -> Lease:
     """Lease `item` to `user` (refreshing a lease they had). Others' expired leases on it stay until
-    the worker clears them an hour later: an answer sent on such a card is still kept (`_record`)."""
+    the worker clears them a week later (EXPIRED_LEASES_KEPT): an answer sent on such a card is still kept (`_record`)."""
     lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
     if lease is None:
         lease = Lease(project_id=project.id, item_id=item.id, user_id=user.id)
@@ -311,11 +311,13 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
     lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
     if lease is None:
         if item.state == ItemState.done:
-            raise Conflict("this item already has all the annotations it needs; take the next one")
+            raise Conflict("Not saved: this item already has every answer it needs, and it was not served to you "
+                           "(or your card for it was open for over a week). Here is the next one.")
         others = session.scalar(select(func.count()).select_from(Lease).where(
             Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
         if item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0):
-            raise Conflict("this item is being labelled by another annotator; take the next one")
+            raise Conflict("Not saved: this item is being labelled by another annotator right now, and it was not "
+                           "served to you. Here is the next one.")
     if seconds_spent is None and lease is not None:
         seconds_spent = (now - lease.served_at).total_seconds()
     if seconds_spent is not None:

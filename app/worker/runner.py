@@ -141,9 +141,15 @@ def run_job(job_id: int) -> None:
             queue_quality(session, project_id=project_id, model_version_id=model_version_id)
 
 
+# An expired lease still says the card was on its holder's screen, and an answer sent on it is kept
+# (labeling.service._record): a card left open over lunch or a weekend must not lose its answer.
+# The rows are few (one per card a person left open), so they go only after this long.
+EXPIRED_LEASES_KEPT = timedelta(days=7)
+
+
 def drop_expired_leases() -> None:
     with session_scope() as session:
-        session.execute(delete(Lease).where(Lease.expires_at < utcnow() - timedelta(hours=1)))
+        session.execute(delete(Lease).where(Lease.expires_at < utcnow() - EXPIRED_LEASES_KEPT))
 
 
 def run_worker(*, stop: threading.Event | None = None, once: bool = False, parent_pid: int | None = None) -> int:
