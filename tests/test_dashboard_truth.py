@@ -263,3 +263,23 @@ def test_model_age_reads_in_its_unit_and_a_retrain_nobody_picks_up_is_called_out
     assert stats["queued"] == 1 and 12 * 60 <= stats["queued_seconds"] < 13 * 60
     assert "retrain queued 12 min ago and not started: is a worker running?" in \
         re.sub(r"<[^>]+>", "", client.get(f"/projects/{pid}/dashboard").text)
+
+
+def test_a_failed_cold_start_order_is_listed_until_a_later_one_is_computed(client, users):
+    """QA: a cold-start coverage job failed (out of memory) and no page said so."""
+    from app.models import JobStatus, utcnow
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = _project(admin)
+    with session_scope() as session:
+        session.add(Job(project_id=pid, kind="cold_start", status=JobStatus.failed, error="MemoryError: too big",
+                        finished_at=utcnow()))
+    failed = admin.get(f"/api/v1/projects/{pid}/stats").json()["jobs"]["failed_recent"]
+    assert [(j["kind"], j["error"]) for j in failed] == [("cold_start", "MemoryError: too big")]
+    login(client, "boss")
+    assert "The cold-start coverage order #" in client.get(f"/projects/{pid}/dashboard").text
+    assert "cold-start coverage" in client.get(f"/projects/{pid}").text
+    with session_scope() as session:
+        session.add(Job(project_id=pid, kind="cold_start", status=JobStatus.done, finished_at=utcnow()))
+    assert admin.get(f"/api/v1/projects/{pid}/stats").json()["jobs"]["failed_recent"] == []

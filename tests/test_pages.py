@@ -81,7 +81,7 @@ def test_admin_creates_a_project_and_uploads_a_pool(client, users):
     again = client.post(f"{url}/upload", files={"file": ("again.csv", texts, "text/csv")},
                         headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert again.status_code == 200 and "Imported <strong>0</strong> items" in again.text
-    assert ("Nothing in this file was new: <strong>25</strong> rows without an id were already in the project "
+    assert ("Nothing in this file was new: <strong>25</strong> rows were already in the project "
             "(the same content) and were left out, not added twice: line 2, line 3") in again.text
     assert again.text.count(", line ") == 19 and " and 5 more. To add such rows as new items anyway" in again.text
 
@@ -364,7 +364,7 @@ def test_lead_sees_the_project_overview_with_models_and_jobs(client, users):
     page = client.get(f"/projects/{pid}")
     assert page.status_code == 200 and "Model versions" in page.text and "Upload items" not in page.text
     status = client.get(f"/projects/{pid}", headers={"HX-Request": "true", "HX-Target": "status"})
-    assert status.status_code == 200 and "<html" not in status.text and "Training jobs" in status.text
+    assert status.status_code == 200 and "<html" not in status.text and "<h2>Jobs</h2>" in status.text
 
 
 def test_unknown_pages_are_friendly_404s(client, users):

@@ -71,19 +71,22 @@ def coverage_order(X, *, n_clusters: int = DEFAULT_CLUSTERS, limit: int = DEFAUL
 
 
 def _distance_to_centre(X, centres: np.ndarray, assigned: np.ndarray) -> np.ndarray:
-    """Squared euclidean distance of each row to its own centre, chunked for bounded memory."""
+    """Squared euclidean distance of each row to its own centre, chunked for bounded memory.
+
+    The cross term is each row against every centre (rows x k, k small) and then its own: a row's
+    own centre gathered per row would be a dense rows x features block, 98 GiB for a TF-IDF
+    vocabulary of 200,000 words (QA)."""
     out = np.empty(X.shape[0])
+    centre_sq = np.einsum("ij,ij->i", centres, centres)
     for start in range(0, X.shape[0], 65_536):
-        rows = X[start:start + 65_536]
-        c = centres[assigned[start:start + 65_536]]
+        rows, own = X[start:start + 65_536], assigned[start:start + 65_536]
         if sp.issparse(rows):
             rows_sq = np.asarray(rows.multiply(rows).sum(axis=1)).ravel()
-            cross = np.asarray(rows.multiply(c).sum(axis=1)).ravel()
         else:
             rows = np.asarray(rows, dtype=np.float64)
             rows_sq = np.einsum("ij,ij->i", rows, rows)
-            cross = np.einsum("ij,ij->i", rows, c)
-        out[start:start + len(rows_sq)] = rows_sq - 2 * cross + np.einsum("ij,ij->i", c, c)
+        cross = np.asarray(rows @ centres.T)[np.arange(len(own)), own]
+        out[start:start + len(rows_sq)] = rows_sq - 2 * cross + centre_sq[own]
     return out
 
 

@@ -83,6 +83,7 @@ class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    kind: str = Field(description="train (a retrain) or simulate")
     status: str
     n_labels: int
     attempts: int

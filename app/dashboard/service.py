@@ -290,11 +290,17 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
     hint = stopping_hint(_new_label_kappas(curve), training_counts=distribution["training"])
     hint["sentence"] = STOPPING_SENTENCE.format(threshold=hint["threshold"], window=hint["window"],
                                                 min_examples=hint["min_examples"])
-    # failures still standing: none once a later model was trained
+    # failures still standing: a retrain's until a later model was trained, a cold-start coverage
+    # order's until a later one was computed
     failed = session.scalars(select(Job).where(
         Job.project_id == project.id, Job.kind == "train", Job.status == JobStatus.failed,
         *([Job.finished_at > current.created_at] if current is not None else []))
         .order_by(Job.id.desc()).limit(5)).all()
+    last_cover = session.scalar(select(func.max(Job.id)).where(
+        Job.project_id == project.id, Job.kind == "cold_start", Job.status == JobStatus.done)) or 0
+    failed = sorted([*failed, *session.scalars(select(Job).where(
+        Job.project_id == project.id, Job.kind == "cold_start", Job.status == JobStatus.failed, Job.id > last_cover)
+        .order_by(Job.id.desc()).limit(5)).all()], key=lambda j: -j.id)[:5]
     waiting = {status: (n, oldest) for status, n, oldest in session.execute(
         select(Job.status, func.count(), func.min(Job.created_at)).where(
             Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
@@ -338,8 +344,8 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
         "jobs": {"queued": queued, "running": waiting.get(JobStatus.running, (0, None))[0],
                  # a retrain waiting long means no worker is picking jobs up: the page says so
                  "queued_seconds": (now - queued_since).total_seconds() if queued_since else None,
-                 "failed_recent": [{"id": j.id, "error": j.error, "finished_at": j.finished_at.isoformat()
-                                    if j.finished_at else None} for j in failed]},
+                 "failed_recent": [{"id": j.id, "kind": j.kind, "error": j.error, "finished_at":
+                                    j.finished_at.isoformat() if j.finished_at else None} for j in failed]},
         "diagnostics": diagnostics,
         "generated_at": now.isoformat(),
     }

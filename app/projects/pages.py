@@ -292,7 +292,7 @@ def _project_context(session, project, user, **extra) -> dict:
         "project": project,
         "counts": counts,
         "models": model_versions(session, project_id=project.id, limit=20),
-        "jobs": recent_jobs(session, project_id=project.id),
+        "jobs": recent_jobs(session, project_id=project.id, kinds=("train", "cold_start", "simulate")),
         "current": current_model(session, project),
         "simulations": simulations,
         "simulation_charts": {s.id: curve_svg_paths(s.result) for s in simulations if s.result},

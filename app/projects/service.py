@@ -124,7 +124,9 @@ def model_versions(session: Session, *, project_id: int, limit: int | None = Non
     return list(session.scalars(stmt))
 
 
-def recent_jobs(session: Session, *, project_id: int, limit: int = 10) -> list[Job]:
-    # Retrains and simulations; label-quality jobs have their own status on the quality pages.
-    return list(session.scalars(select(Job).where(Job.project_id == project_id, Job.kind.in_(("train", "simulate")))
+def recent_jobs(session: Session, *, project_id: int, limit: int = 10,
+                kinds: tuple[str, ...] = ("train", "simulate")) -> list[Job]:
+    # Retrains and simulations (the project page adds the cold-start coverage orders); label-quality
+    # jobs have their own status on the quality pages.
+    return list(session.scalars(select(Job).where(Job.project_id == project_id, Job.kind.in_(kinds))
                                 .order_by(Job.id.desc()).limit(limit)))

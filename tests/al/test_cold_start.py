@@ -110,3 +110,21 @@ def test_cover_first_puts_typiclust_batch_ahead_of_the_strategys_order_only_whil
     two_each = np.concatenate([np.flatnonzero(blob == b)[:2] for b in range(3)])
     same, none = cold_start.cover_first(order, X[pool], X[two_each], names[two_each], labels, 5)
     assert none is None and same is order
+
+
+def test_distances_to_centres_need_no_dense_block_of_a_wide_sparse_pool():
+    """QA: a 600k-item TF-IDF pool (200,000 words) failed allocating 97.7 GiB for each row's own centre."""
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 300, density=0.05, format="csr", random_state=0)
+    centres, assigned = rng.normal(size=(7, 300)), rng.integers(0, 7, 400)
+    direct = ((X.toarray() - centres[assigned]) ** 2).sum(axis=1)
+    assert np.allclose(cold_start._distance_to_centre(X, centres, assigned), direct)
+    dense = rng.normal(size=(400, 30))
+    centres = rng.normal(size=(7, 30))
+    assert np.allclose(cold_start._distance_to_centre(dense, centres, assigned),
+                       ((dense - centres[assigned]) ** 2).sum(axis=1))
+    # a pool this wide: one chunk's own-centre block alone would be 65,536 x 2M floats (1 TiB)
+    n, words = 70_000, 2_000_000
+    wide = sp.csr_matrix((np.ones(n * 10), (np.repeat(np.arange(n), 10), rng.integers(0, words, n * 10))),
+                         shape=(n, words))
+    assert len(coverage_order(wide, limit=50)) == 50
