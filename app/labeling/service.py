@@ -210,7 +210,8 @@ def _first_in_shuffle_order(session: Session, conditions: list) -> Item | None:
 
 def _hold(session: Session, *, project: Project, item: Item, user: User, why: Why, now: datetime) -> Lease:
     """Lease `item` to `user` (refreshing a lease they had). Others' expired leases on it stay until
-    the worker clears them a week later (EXPIRED_LEASES_KEPT): an answer sent on such a card is still kept (`_record`)."""
+    the worker clears them a week later (EXPIRED_LEASES_KEPT): an answer sent on such a card is still
+    kept (`_record`)."""
     lease = session.scalar(select(Lease).where(Lease.item_id == item.id, Lease.user_id == user.id))
     if lease is None:
         lease = Lease(project_id=project.id, item_id=item.id, user_id=user.id)
