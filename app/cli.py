@@ -85,6 +85,9 @@ def cmd_create_user(args) -> int:
     upgrade_to_head()
     password = args.password or os.environ.get("LABELLOOP_NEW_PASSWORD")
     if not password:
+        if not sys.stdin.isatty():  # a script, `docker compose exec -T`, CI: nobody to ask
+            print("error: no password given; pass --password or set LABELLOOP_NEW_PASSWORD", file=sys.stderr)
+            return 2
         import getpass
 
         password = getpass.getpass(f"password for {args.username}: ")
@@ -123,6 +126,9 @@ def cmd_import(args) -> int:
     from app.users.service import user_named
 
     path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no file {args.file}", file=sys.stderr)
+        return 2
     try:
         with session_scope() as session, path.open("rb") as fh:
             project = session.get(Project, args.project)

@@ -183,9 +183,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":  # the router's own: no route at this address
+            detail = "There is no page at this address. Check it, or start again from your projects."
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = "This address does not take that kind of request."
         if _wants_json(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return _error_page(request, exc.status_code, str(exc.detail))
+            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return _error_page(request, exc.status_code, str(detail))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -25,6 +25,9 @@ def duration(seconds: float) -> str:
 
 
 templates.env.filters["duration"] = duration
+# a feature stored as 4.0 was 4 in the file: shown as such on the card
+templates.env.filters["number"] = lambda v: (str(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15
+                                             else v)
 # the upload form refuses a file over the limit before sending it (the server refuses it too)
 templates.env.globals["max_upload_bytes"] = lambda: get_settings().max_upload_bytes
 

@@ -569,7 +569,9 @@ def test_the_last_card_tells_waiting_for_others_from_held_by_others(labelling_se
             item = re.search(r'data-item="(\d+)"', page).group(1)
             page = client.post(f"/projects/{pid}/items/{item}/label", data={"label": "good"},
                                headers={"HX-Request": "true", "X-CSRF-Token": token}).text
-    assert "Nothing left for you here" in page and "1 is being labelled by someone else right now." in page
+    assert "Nothing left for you here" in page
+    assert "1 is being labelled by someone else right now; this page looks again every 15 seconds" in page
+    assert 'hx-trigger="every 15s"' in page  # (QA: it never looked again)
     assert "your answer and wait" not in page
 
 
@@ -579,3 +581,26 @@ def test_signing_in_from_the_logout_page_goes_to_the_projects(client, users):
     signed_in = client.post("/login", data={"username": "ann", "password": "password-123", "csrf_token": csrf,
                                             "next": "/logout"}, follow_redirects=False)
     assert signed_in.headers["location"] == "/projects"
+
+
+def test_small_sentences_for_small_mistakes(client, users, tmp_path, capsys):
+    """QA: a bare "Not Found" page; a CLI traceback for a missing file and for no terminal to ask a
+    password on; imported labels counted as labelled by the importer; 4.0 for a whole-number feature."""
+    from app.cli import main
+
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and "There is no page at this address." in page.text
+    assert main(["import", "1", str(tmp_path / "missing.csv")]) == 2
+    assert capsys.readouterr().err == f"error: no file {tmp_path / 'missing.csv'}\n"
+    assert main(["create-user", "bot", "--role", "admin"]) == 2  # no terminal here (pytest's stdin)
+    assert "error: no password given; pass --password or set LABELLOOP_NEW_PASSWORD" in capsys.readouterr().err
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "tabular", "labels": ["a", "b"],
+                                               "holdout_fraction": 0}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},
+               files={"file": ("p.csv", b"age,height,label\n4,1.5,a\n7,2.25,\n", "text/csv")})
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}/label").text
+    assert "<td>7</td>" in page and "<td>2.25</td>" in page
+    assert re.search(r'id="mine-total">0<', page)

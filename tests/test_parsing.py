@@ -386,3 +386,32 @@ def test_a_table_exported_by_labelloop_imports_with_the_same_features(fmt):
     # a file that merely has a column of one of these names keeps it
     items, parser = parse_all(b"x,n_annotations\n1,2\n", kind="tabular", fmt="csv")
     assert parser.plan.feature_columns == ["x", "n_annotations"] and parser.plan.left_out == []
+
+
+def test_a_cell_over_the_size_limit_is_named_as_such():
+    """QA: an 11 MB cell without any quote was called broken quotes, in the csv module's words."""
+    from app.pool.parsing import MAX_FIELD_BYTES
+
+    body = b"id,text\n1," + b"a" * (MAX_FIELD_BYTES + 10) + b"\n2,fine\n"
+    with pytest.raises(UploadError) as refused:
+        parse_all(body, kind="text", fmt="csv")
+    assert refused.value.errors[0] == (f"line 2: a field is longer than {MAX_FIELD_BYTES:,} characters (the most a "
+                                       "cell may hold), or an opening quote is never closed; the file could not "
+                                       "be read past it")
+
+
+def test_nested_metadata_is_exported_to_csv_as_json():
+    from app.dashboard.export import as_csv
+
+    text = "".join(as_csv(iter([{"id": "1", "extra": {"a": [1, 2]}, "tags": ["x"]}]), ["id", "extra", "tags"]))
+    assert text.splitlines()[1] == '1,"{""a"": [1, 2]}","[""x""]"'
+
+
+def test_a_csv_apart_by_semicolons_is_read_as_excel_writes_it():
+    """QA: Excel in most European locales writes CSV with semicolons; it was not recognised."""
+    items, _ = parse_all("id;text;score\nx1;hello, world;0,5\nx2;bye;1\n".encode(), kind="text", fmt="csv")
+    assert [(i.external_id, i.payload["text"], i.meta) for i in items] == [
+        ("x1", "hello, world", {"score": "0,5"}), ("x2", "bye", {"score": "1"})]
+    # a header with a comma stays comma-separated, semicolons in its cells and all
+    items, _ = parse_all(b"id,text\nx1,a;b\n", kind="text", fmt="csv")
+    assert [(i.external_id, i.payload["text"]) for i in items] == [("x1", "a;b")]

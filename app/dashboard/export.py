@@ -105,7 +105,10 @@ def as_csv(rows: Iterator[dict], columns: list[str]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
     writer.writerow({key: spreadsheet_safe(key) for key in columns})
     for n, row in enumerate(rows):
-        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
+        # nested metadata (from JSON Lines or Parquet) as JSON, which an import reads back, not a Python repr
+        writer.writerow({key: spreadsheet_safe(json.dumps(value, ensure_ascii=False)
+                                               if isinstance(value, dict | list) else value)
+                         for key, value in row.items()})
         if n % 1000 == 999:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -450,9 +450,10 @@ class Progress:
 def progress(session: Session, *, project: Project, user: User, now: datetime | None = None) -> Progress:
     now = now or utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # labels that came in a pool file are not the importer's work on cards (undo passes over them too)
     mine = (select(func.count()).select_from(Annotation)
             .where(Annotation.user_id == user.id, Annotation.project_id == project.id,
-                   Annotation.skipped.is_(False)))
+                   Annotation.skipped.is_(False), Annotation.source != ServeSource.imported))
     counts = dict(session.execute(select(Item.state, func.count()).where(Item.project_id == project.id)
                                   .group_by(Item.state)).all())
     done, remaining = counts.get(ItemState.done, 0), counts.get(ItemState.open, 0)

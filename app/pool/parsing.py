@@ -7,6 +7,7 @@ mistakes at once. The caller commits nothing unless `errors` is empty at the end
 
 import csv
 import io
+import itertools
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -186,7 +187,14 @@ class PoolParser:
 
     def _csv_records(self) -> Iterator[tuple[str, int, dict]]:
         lines = self._decoded_lines()
-        reader = csv.reader(lines, strict=True, delimiter="\t" if self.fmt == "tsv" else ",")
+        delimiter = "\t" if self.fmt == "tsv" else ","
+        if self.fmt == "csv":
+            first = next(lines, "")
+            lines = itertools.chain([first], lines)
+            if ";" in first and "," not in first and "\t" not in first:
+                # Excel's CSV in most European locales: a header of names apart by semicolons
+                delimiter = ";"
+        reader = csv.reader(lines, strict=True, delimiter=delimiter)
         try:
             header = next(reader, None)
         except csv.Error as exc:
@@ -207,7 +215,12 @@ class PoolParser:
                 break
             except csv.Error as exc:
                 self.lost_track_at = len(self.errors)
-                self._error(f"line {start}: broken CSV ({exc}); check the quotes on this line")
+                if "field larger than field limit" in str(exc):
+                    self._error(f"line {start}: a field is longer than {MAX_FIELD_BYTES:,} characters (the most a "
+                                "cell may hold), or an opening quote is never closed; the file could not be read "
+                                "past it")
+                else:
+                    self._error(f"line {start}: broken CSV ({exc}); check the quotes on this line")
                 raise _CannotGoOn from None  # the reader cannot resynchronise after this
             prev_end = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
