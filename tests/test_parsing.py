@@ -409,7 +409,7 @@ def test_nested_metadata_is_exported_to_csv_as_json():
 
 def test_a_csv_apart_by_semicolons_is_read_as_excel_writes_it():
     """QA: Excel in most European locales writes CSV with semicolons; it was not recognised."""
-    items, _ = parse_all("id;text;score\nx1;hello, world;0,5\nx2;bye;1\n".encode(), kind="text", fmt="csv")
+    items, _ = parse_all(b"id;text;score\nx1;hello, world;0,5\nx2;bye;1\n", kind="text", fmt="csv")
     assert [(i.external_id, i.payload["text"], i.meta) for i in items] == [
         ("x1", "hello, world", {"score": "0,5"}), ("x2", "bye", {"score": "1"})]
     # a header with a comma stays comma-separated, semicolons in its cells and all
