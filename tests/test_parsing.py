@@ -415,3 +415,13 @@ def test_a_csv_apart_by_semicolons_is_read_as_excel_writes_it():
     # a header with a comma stays comma-separated, semicolons in its cells and all
     items, _ = parse_all(b"id,text\nx1,a;b\n", kind="text", fmt="csv")
     assert [(i.external_id, i.payload["text"]) for i in items] == [("x1", "a;b")]
+
+
+def test_a_row_number_or_key_column_is_not_taken_as_a_feature_unless_named():
+    """QA: a file's row_id (0, 1, 2, ...) became a model feature by itself."""
+    body = b"row_id,Unnamed: 0,x1,customer_id,x2\n0,0,1.5,77,2\n1,1,2.5,78,3\n"
+    _, parser = parse_all(body, kind="tabular", fmt="csv")
+    assert parser.plan.feature_columns == ["x1", "x2"]
+    assert parser.plan.meta_columns == ["row_id", "Unnamed: 0", "customer_id"]
+    _, named = parse_all(body, kind="tabular", fmt="csv", feature_columns=["row_id", "x1"])
+    assert named.plan.feature_columns == ["row_id", "x1"]

@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -57,6 +58,10 @@ class ParsedItem:
     meta: dict
     label: str | None = None  # from the label column, when one was chosen; None: unlabelled
     where: str = ""  # how a message names its place: "line 3", "row 3", "item 3 of the array"
+
+
+# Column names that say "a key or a row number" (pandas writes its index as "Unnamed: 0")
+ID_LIKE = re.compile(r"(?i)(row[ _]?(id|no|num|number)|index|idx|unnamed: ?\d+|\w*[_ ]id|id[_ ]\w*)")
 
 
 @dataclass
@@ -439,7 +444,10 @@ class PoolParser:
         self._auto_features = False
         # The label column is never a feature, even when its labels look like numbers ("0", "1").
         candidates = plan.unclaimed(self.columns, features=False)
-        plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)]
+        # A row number or a key is a number, but as a feature it only lets the model memorise rows
+        # (QA: a file's row_id became a feature): kept as metadata unless named as a feature.
+        plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)
+                                and not ID_LIKE.fullmatch(c.strip())]
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:
             self._error("no numeric feature columns found in the first row; name the feature columns")
