@@ -161,6 +161,7 @@ def cmd_import(args) -> int:
             skipped += f", whose {_count(result.labels_for_existing, 'label')} went to those items"
     print(f"imported {_count(result.imported, 'item')}"
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
+          + (f" ({result.not_accepted} Prodigy answers reject or ignore, without one)" if result.not_accepted else "")
           + skipped)
     return 0
 

@@ -425,3 +425,31 @@ def test_a_row_number_or_key_column_is_not_taken_as_a_feature_unless_named():
     assert parser.plan.meta_columns == ["row_id", "Unnamed: 0", "customer_id"]
     _, named = parse_all(body, kind="tabular", fmt="csv", feature_columns=["row_id", "x1"])
     assert named.plan.feature_columns == ["row_id", "x1"]
+
+
+def test_prodigy_answers_and_label_studio_exports_come_in_as_their_tools_meant():
+    """QA: Prodigy's rejected and ignored answers became positive labels; a Label Studio export could
+    not be read at all."""
+    labels = ["POSITIVE", "NEGATIVE"]
+    prodigy = "\n".join(json.dumps(r) for r in [
+        {"text": "I loved it", "label": "POSITIVE", "_input_hash": 1, "_task_hash": 2, "answer": "accept"},
+        {"text": "Dreadful film", "label": "POSITIVE", "_input_hash": 3, "_task_hash": 4, "answer": "reject"},
+        {"text": "Not sure", "label": "POSITIVE", "_input_hash": 5, "_task_hash": 6, "answer": "ignore"},
+    ]).encode()
+    items, parser = parse_all(prodigy, kind="text", fmt="jsonl", label_column="label", labels=labels)
+    assert [(i.payload["text"], i.label) for i in items] == [
+        ("I loved it", "POSITIVE"), ("Dreadful film", None), ("Not sure", None)]
+    assert parser.not_accepted == 2
+    choice = json.dumps({"text": "Choice style", "options": [{"id": "NEGATIVE"}], "accept": ["NEGATIVE"],
+                         "_input_hash": 7, "_task_hash": 8, "answer": "accept"}).encode()
+    items, _ = parse_all(choice, kind="text", fmt="jsonl", label_column="accept", labels=labels)
+    assert [i.label for i in items] == ["NEGATIVE"]
+    studio = json.dumps([
+        {"id": 1, "data": {"text": "Great acting"},
+         "annotations": [{"was_cancelled": True, "result": [{"value": {"choices": ["NEGATIVE"]}}]},
+                         {"result": [{"value": {"choices": ["POSITIVE"]}, "type": "choices"}]}]},
+        {"id": 2, "data": {"text": "Not annotated yet", "source": "web"}, "annotations": []},
+    ]).encode()
+    items, _ = parse_all(studio, kind="text", fmt="json", label_column="label", labels=labels)
+    assert [(i.external_id, i.payload["text"], i.label, i.meta) for i in items] == [
+        ("1", "Great acting", "POSITIVE", {}), ("2", "Not annotated yet", None, {"source": "web"})]

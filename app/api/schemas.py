@@ -62,6 +62,8 @@ class ImportRead(BaseModel):
                                       description="where the first 20 of those rows are in the file")
     labels_for_existing: int = Field(0, description="labels those rows brought, added to the items they repeat "
                                                     "as the importer's answers (or changed on them)")
+    not_accepted: int = Field(0, description="rows of a Prodigy file answered reject or ignore: imported "
+                                             "unlabelled, since neither answer is a label")
 
 
 class ModelVersionRead(BaseModel):

@@ -149,6 +149,7 @@ class PoolParser:
         self._seen_ids: dict[str, str] = {}
         self._auto_features = False
         self.max_decoded_bytes = max_decoded_bytes
+        self.not_accepted = 0  # Prodigy answers "reject" / "ignore": rows left unlabelled
 
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
@@ -158,6 +159,10 @@ class PoolParser:
                        "parquet": self._parquet_records}[self.fmt]()
             for where, line, record in records:
                 self.rows_read += 1
+                if self.fmt in ("jsonl", "json"):
+                    record = _label_studio_task(record)
+                    if self.plan is None:
+                        self.columns = list(record)
                 if self.plan is None:
                     self.plan = self._plan(list(record))
                     if self.plan is None:
@@ -423,9 +428,18 @@ class PoolParser:
         """The row's label: None for an empty cell, else one of the project's labels (or an error)."""
         column = self.plan.label_column
         value = record.get(column)
+        if record.get("answer") in ("reject", "ignore") and PRODIGY_KEYS & record.keys():
+            # a Prodigy answer: "reject" says the label is wrong, "ignore" says nothing; neither is a label
+            self.not_accepted += 1
+            return None
+        if isinstance(value, list) and len(value) <= 1 and all(isinstance(v, str) for v in value):
+            value = value[0] if value else None  # a choice answer's `accept` list (Prodigy), one label chosen
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return None  # a missing value in JSONL or Parquet: unlabelled, like an empty CSV cell
-        if isinstance(value, list | dict):
+        if isinstance(value, list):
+            self._error(f"{where}, column {column!r}: {len(value)} labels given; an item takes one label here")
+            return None
+        if isinstance(value, dict):
             self._error(f"{where}, column {column!r}: expected a label, found {type(value).__name__}")
             return None
         label = _as_text(value)
@@ -457,6 +471,28 @@ class PoolParser:
         self.errors.append(message)
         if len(self.errors) >= MAX_ERRORS:
             raise _TooManyErrors
+
+
+# Keys every Prodigy example carries: its `answer` then means accept / reject / ignore
+PRODIGY_KEYS = frozenset({"_input_hash", "_task_hash"})
+
+
+def _label_studio_task(record: dict) -> dict:
+    """A task of Label Studio's JSON export as a flat row: its `data` fields are the columns (`id`
+    the task's unless the data has one), and its first annotation not cancelled gives column `label`
+    when it is one choice (a classification). Any other record is returned as it is."""
+    data, annotations = record.get("data"), record.get("annotations")
+    if not isinstance(data, dict) or not isinstance(annotations, list):
+        return record
+    row = {**({"id": record["id"]} if "id" in record and "id" not in data else {}), **data}
+    for annotation in annotations:
+        if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+            continue
+        choices = [choice for result in annotation.get("result") or [] if isinstance(result, dict)
+                   for choice in ((result.get("value") or {}).get("choices") or [])]
+        row.setdefault("label", choices if len(choices) != 1 else choices[0])
+        break
+    return row
 
 
 def _unguarded(cell: str) -> str:

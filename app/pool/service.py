@@ -41,6 +41,7 @@ class ImportResult:
     skipped_duplicates: int = 0
     skipped_places: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
     labels_for_existing: int = 0  # labels such rows brought that were added to (or changed on) their items
+    not_accepted: int = 0  # Prodigy answers "reject" or "ignore": imported unlabelled
 
 
 class ImportRefused(DomainError):
@@ -238,7 +239,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         meta_columns=plan.meta_columns, left_out_columns=plan.left_out,
                         label_column=plan.label_column, labelled=labelled,
                         skipped_duplicates=skipped, skipped_places=skipped_places,
-                        labels_for_existing=labels_added)
+                        labels_for_existing=labels_added, not_accepted=parser.not_accepted)
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
