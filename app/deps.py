@@ -205,7 +205,8 @@ def api_user(request: Request) -> User:
 def _api_role(*roles: str):
     def check(user: Annotated[User, Depends(api_user)]) -> User:
         if user.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"This needs the role {' or '.join(roles)}")
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"This needs the role {' or '.join(roles)}; yours is {user.role}.")
         return user
     return check
 

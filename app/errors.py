@@ -19,3 +19,17 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     status_code = 422
+
+
+def validation_sentence(error: dict) -> str:
+    """One of pydantic's validation errors (a request body, a query, a form) as a sentence: where,
+    then what, without pydantic's "Value error, " prefix."""
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "form"))
+    if error.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    if error.get("type") == "missing":
+        return f"{where or 'A value'}: this is required."
+    message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message[:1].lower() + message[1:]
+    sentence = f"{where}: {message}" if where else message[:1].upper() + message[1:]
+    return sentence if sentence.endswith((".", "?", "!")) else sentence + "."

@@ -20,7 +20,7 @@ from app.config import Settings, get_settings
 from app.dashboard.pages import api_router as dashboard_api_router
 from app.dashboard.pages import router as dashboard_router
 from app.deps import LoginRequired, is_admin_request
-from app.errors import DomainError
+from app.errors import DomainError, validation_sentence
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if _wants_json(request):
                 return JSONResponse({"detail": message}, status_code=404)
             return _error_page(request, 404, message)
-        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        problems = [validation_sentence(e) for e in exc.errors()]
         if _wants_json(request):
             return JSONResponse({"detail": "The request is not valid.", "errors": problems}, status_code=422)
         return _error_page(request, 422, "The form is not valid.", problems)

@@ -294,3 +294,22 @@ def test_strategy_parameters_the_strategy_does_not_take_are_422(users):
     response = api.post("/api/v1/projects", json={"name": "x", "kind": "text", "labels": ["a", "b"],
                                                   "strategy": "margin", "strategy_params": {"batch_mode": "??"}})
     assert response.status_code == 422 and "unknown batch mode" in response.json()["detail"]
+
+
+def test_api_refusals_read_as_sentences(users):
+    """QA: "labels: Value error, labels repeat: a", "0: JSON decode error", "This needs the role admin"."""
+    _, admin_token = users.create("admin", "admin")
+    _, ann_token = users.create("ann", "annotator")
+    admin, ann = users.api(admin_token), users.api(ann_token)
+    repeat = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", " a "]})
+    assert repeat.status_code == 422 and repeat.json()["errors"] == ["labels: labels repeat: a."]
+    project = create_text_project(admin)
+    admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("p.csv", b"text\none\n", "text/csv")})
+    item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
+    broken = admin.post(f"/api/v1/items/{item['id']}/annotations", content=b"notjson",
+                        headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["errors"] == ["The request body is not valid JSON."]
+    missing = admin.post(f"/api/v1/items/{item['id']}/annotations", json={})
+    assert missing.json()["errors"] == ["label: this is required."]
+    refused = ann.post("/api/v1/projects", json={"name": "Q", "kind": "text", "labels": ["a", "b"]})
+    assert refused.status_code == 403 and refused.json()["detail"] == "This needs the role admin; yours is annotator."
