@@ -203,8 +203,11 @@ def test_requeue_opens_the_item_for_someone_who_has_not_labelled_it(labelled_poo
         assert labeling.next_item(session, project=project, user=_user(session, "ann")) is None  # she labelled it
         served = labeling.next_item(session, project=project, user=_user(session, "bob"))
         assert served is not None and served.item.id == row["item_id"]
-        labeling.annotate(session, project=project, item=served.item, user=_user(session, "bob"),
-                          label=row["suggested_label"])
+        # the card and the answer say a lead asked, not that the strategy chose it (QA)
+        assert (served.why.source, served.why.strategy, served.why.score) == ("ranking", "second opinion", None)
+        answer, _ = labeling.annotate(session, project=project, item=served.item, user=_user(session, "bob"),
+                                      label=row["suggested_label"])
+        assert (answer.strategy, answer.score) == ("second opinion", None)
         item = session.get(Item, row["item_id"])
         # two opinions that disagree: no training label until a lead decides (the disagreements page)
         assert (item.state, item.n_annotations, item.final_label) == (ItemState.done, 2, None)

@@ -23,7 +23,7 @@ def _answering_project(request: Request, project_id: DbId, session: SessionDep, 
         if exc.status_code != 404 or not is_htmx(request):
             raise
         raise HTTPException(404, "This project is no longer open to you (you were taken off it, or it was "
-                                 "removed), so your last answer was not saved. Reload the page to see your "
+                                 "removed), so what you just sent was not saved. Reload the page to see your "
                                  "projects.") from None
 
 

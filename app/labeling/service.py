@@ -35,6 +35,7 @@ _coin = random.Random()
 
 # Time on one item beyond this is a coffee break, not labelling effort.
 MAX_SECONDS_SPENT = 30 * 60
+SECOND_OPINION = "second opinion"  # `why` of an item a lead sent back for one more answer
 
 
 @dataclass
@@ -180,13 +181,15 @@ def _choose_unchecked(session: Session, project: Project, user: User, now: datet
             return item, Why(ServeSource.cold_start, "coverage", None, version)
     if model is not None and project.strategy != "random":
         row = session.execute(_lock(
-            select(Item, RankingEntry.score, RankingEntry.guess, RankingEntry.guess_confidence)
+            select(Item, RankingEntry.score, RankingEntry.guess, RankingEntry.guess_confidence, RankingEntry.rank)
             .join(RankingEntry, RankingEntry.item_id == Item.id)
             .where(RankingEntry.model_version_id == model.id, *conditions)
             .order_by(RankingEntry.rank)
             .limit(1), session)).first()
         if row is not None:
-            item, score, guess, confidence = row
+            item, score, guess, confidence, rank = row
+            if rank < 0:  # pinned at the head by a lead's request (pin_second_opinions), not by the strategy
+                return item, Why(ServeSource.ranking, SECOND_OPINION, None, model.version)
             shown = project.show_model_guess and guess is not None and guess < len(model.classes)
             return item, Why(ServeSource.ranking, _ranked_by(model, item.id), float(score), model.version,
                              guess=model.classes[guess] if shown else None,
