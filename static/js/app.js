@@ -154,8 +154,19 @@
   const NEW_CARD_MS = 400;
   let cardSwappedAt = 0;
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "work") cardSwappedAt = Date.now();
+    if (event.detail.target && event.detail.target.id === "work") {
+      cardSwappedAt = Date.now();
+      focusItem();
+    }
   });
+  // The item has the focus when its card arrives, so the arrow keys, Page Down and Space scroll a long
+  // one in place (the label keys work wherever the focus is).
+  function focusItem() {
+    const body = document.getElementById("item-body");
+    if (body && !typingInField({target: document.activeElement})) body.focus({preventScroll: true});
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", focusItem);
+  else focusItem();
   document.addEventListener("click", function (event) {
     const button = event.target.closest && event.target.closest("#work button");
     if (button && Date.now() - cardSwappedAt < NEW_CARD_MS) {

@@ -175,3 +175,27 @@ def test_a_double_click_on_a_label_answers_one_card(page, live_server, project_f
         assert session.scalar(select(func.count()).select_from(Annotation)) == 1
     page.locator(".label-button").first.click()  # a click after the moment counts
     page.wait_for_function("document.querySelector('#mine-total').textContent === '2'")
+
+
+def test_a_long_item_scrolls_from_the_keyboard_on_every_card(page, live_server):
+    """QA: a long item scrolled only after six Tabs (past Log out), and every new card lost that focus."""
+    import io
+
+    with session_scope() as session:
+        admin = create_user(session, username="boss", password="password-123", role="admin")
+        create_user(session, username="ann", password="password-123", role="annotator")
+        project = create_project(session, created_by=admin, data=ProjectCreate(
+            name="Long", kind="text", labels=["a", "b"], strategy="random", holdout_fraction=0, members=["ann"]))
+        long_text = " ".join(f"word{n}" for n in range(3000))
+        pool = to_csv([{"id": f"l{n}", "text": f"{n} {long_text}"} for n in range(3)], ["id", "text"])
+        import_pool(session, project=project, fileobj=io.BytesIO(pool), filename="p.csv")
+        pid = project.id
+    log_in(page, live_server.url, "ann")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/projects/{pid}/label")
+    for n in (1, 2):
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'item-body'")
+        page.keyboard.press("PageDown")
+        page.wait_for_function("document.getElementById('item-body').scrollTop > 0")
+        page.keyboard.press("1")  # the label keys still answer with the focus on the item
+        page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'")
