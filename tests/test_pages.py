@@ -256,7 +256,8 @@ def test_htmx_label_swaps_in_the_next_card_and_progress_moves(labelling_session)
     second = re.search(r'data-item="(\d+)"', response.text).group(1)
     assert second != first
     undo = client.post(f"/projects/{pid}/undo", headers={"HX-Request": "true", "X-CSRF-Token": token})
-    assert f'data-item="{first}"' in undo.text and "taken back" in undo.text
+    assert f'data-item="{first}"' in undo.text
+    assert re.search(r"Your answer “good” on #\d+ was taken back; answer this item again.", undo.text)  # (QA: what)
     assert re.search(r'id="mine-total">0<', undo.text)
 
 

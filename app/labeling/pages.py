@@ -124,5 +124,6 @@ def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session
         return _work(request, session, project, user, notice=(
             f"Your skip of #{undone.item.external_id} was taken back, but others have answered that item since, "
             "so it needs no answer from you; here is the next one."))
+    what = "skip" if undone.given is None else f"answer “{undone.given}”"
     return _work(request, session, project, user, served=undone.served,
-                 notice="Your last answer was taken back; answer this item again.")
+                 notice=f"Your {what} on #{undone.item.external_id} was taken back; answer this item again.")

@@ -375,6 +375,7 @@ class Undone:
 
     item: Item
     served: Served | None
+    given: str | None = None  # the label taken back; None for a skip
 
 
 def latest_answer(session: Session, *, project: Project, user: User) -> Annotation | None:
@@ -400,7 +401,7 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
         raise Conflict("That answer was already taken back (the undo reached the server twice); nothing "
                        "more was undone.")
     item = _locked_item(session, project, last.item_id)
-    why, seconds_before, was_skip = Why.of(last), last.seconds_spent or 0.0, last.skipped
+    why, seconds_before, was_skip, given = Why.of(last), last.seconds_spent or 0.0, last.skipped, last.label
     _put_aside_held_cards(session, project=project, user=user, now=now)
     session.delete(last)
     session.flush()
@@ -408,11 +409,11 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     if was_skip and item.state == ItemState.done:
         # others gave it every opinion asked for after this user skipped it: a label now would be
         # one too many (on a one-opinion project, a tie that unsets the label they gave)
-        return Undone(item, None)
+        return Undone(item, None, given)
     lease = _hold(session, project=project, item=item, user=user, why=why, now=now)
     # the first look counts too: the answer given again is charged both
     lease.served_at = now - timedelta(seconds=seconds_before)
-    return Undone(item, Served(item, lease))
+    return Undone(item, Served(item, lease), given)
 
 
 def answer_again(session: Session, *, project: Project, user: User, item: Item,
