@@ -206,6 +206,19 @@ def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotator
         f"/api/v1/projects/{pid}/export/model.joblib?include_holdout=true").content))
     assert with_holdout["includes_holdout"] and with_holdout["n_labels"] == n_labelled
 
+    # the model's predictions for every item of the pool, as the worker predicted them (QA: no such export)
+    predictions = admin.get(f"/api/v1/projects/{pid}/export/predictions.csv")
+    assert predictions.status_code == 200
+    table = list(csv.DictReader(io.StringIO(predictions.text)))
+    with session_scope(write=False) as session:
+        by_id = {i.id: i.external_id for i in session.query(Item).filter(Item.project_id == pid)}
+    assert len(table) == len(by_id)
+    predicted = {row["id"]: row["predicted"] for row in table}
+    assert [predicted[by_id[i]] for i in stop["ids"]] == stop["predictions"]
+    row = table[0]
+    assert abs(sum(float(row[f"p_{c}"]) for c in bundle["classes"]) - 1) < 1e-4
+    assert float(row["confidence"]) == max(float(row[f"p_{c}"]) for c in bundle["classes"])
+
 
 def test_dashboard_page_for_leads_and_its_live_block(client, users, two_annotators):
     from tests.test_pages import login
@@ -228,6 +241,7 @@ def test_export_of_a_project_without_a_model_is_404(users):
     api = users.api(token)
     pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]
     assert api.get(f"/api/v1/projects/{pid}/export/model.joblib").status_code == 404
+    assert api.get(f"/api/v1/projects/{pid}/export/predictions.csv").status_code == 404
     assert api.get(f"/api/v1/projects/{pid}/export/items.csv?slice=bogus").status_code == 422
 
 

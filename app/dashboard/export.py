@@ -160,6 +160,44 @@ def model_bundle(session: Session, project: Project, *, include_holdout: bool = 
     return buffer.getvalue()
 
 
+PREDICTION_CHUNK = 5_000
+
+
+def prediction_columns(session: Session, project: Project) -> list[str]:
+    model = _current_model(session, project)
+    return ["id", "predicted", "confidence", *(f"p_{c}" for c in model.classes), "label", "holdout",
+            "model_version"]
+
+
+def prediction_rows(session: Session, project: Project) -> Iterator[dict]:
+    """The current model's prediction for every item of the pool, labelled or not, with its
+    probability of each label: read in chunks and predicted through the model's own pipeline (its
+    featurizer included), so the figures are the model's whatever the pool's cache holds."""
+    model = _current_model(session, project)
+    pipeline = load_pipeline(model.artifact)
+    classes = [str(c) for c in pipeline.classes_]
+    shown = model.classes  # the names of now: a label renamed since the fit is shown renamed
+    rows = session.execute(select(Item.external_id, Item.payload, Item.final_label, Item.is_holdout)
+                           .where(Item.project_id == project.id).order_by(Item.id)
+                           .execution_options(yield_per=PREDICTION_CHUNK))
+    for chunk in rows.partitions(PREDICTION_CHUNK):
+        proba = pipeline.predict_proba(raw_inputs(project.kind, [payload for _, payload, _, _ in chunk]))
+        best = proba.argmax(axis=1)
+        for (external_id, _, label, holdout), p, b in zip(chunk, proba, best, strict=True):
+            yield {"id": external_id, "predicted": shown[b] if b < len(shown) else classes[b],
+                   "confidence": round(float(p[b]), 6),
+                   **{f"p_{name}": round(float(v), 6) for name, v in zip(shown, p, strict=False)},
+                   "label": label, "holdout": holdout, "model_version": model.version}
+
+
+def _current_model(session: Session, project: Project) -> ModelVersion:
+    model = session.get(ModelVersion, project.current_model_version_id) if project.current_model_version_id \
+        else None
+    if model is None or model.artifact is None:
+        raise NotFound("this project has no trained model yet")
+    return model
+
+
 def raw_for_items(project: Project, items: list[Item]):
     """What an exported pipeline's `predict` takes for these items."""
     return raw_inputs(project.kind, [item.payload for item in items])

@@ -27,7 +27,8 @@ from app.templating import is_htmx, render
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, dependencies=[Depends(csrf_protect)])
 api_router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["dashboard"])
 
-EXPORTS = {"items.csv", "items.jsonl", "annotations.csv", "annotations.jsonl", "model.joblib"}
+EXPORTS = {"items.csv", "items.jsonl", "annotations.csv", "annotations.jsonl", "predictions.csv", "predictions.jsonl",
+           "model.joblib"}
 
 
 @router.get("/projects/{project_id}/dashboard")
@@ -84,6 +85,8 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
             if kind == "items":
                 columns = export.item_columns(own, own_project, slice_)
                 rows = export.item_rows(own, own_project, slice_)
+            elif kind == "predictions":  # every item, whatever the slice
+                columns, rows = export.prediction_columns(own, own_project), export.prediction_rows(own, own_project)
             else:
                 rows, columns = export.annotation_rows(own, own_project, slice_), export.ANNOTATION_COLUMNS
             yield from (export.as_csv(rows, columns) if fmt == "csv" else export.as_jsonl(rows))
@@ -117,8 +120,10 @@ def api_stats(project_id: DbId, user: ApiLead, session: ReadSessionDep, include_
 def api_export(project_id: DbId, name: str, user: ApiLead, session: ReadSessionDep,
                slice: Annotated[str, Query(max_length=10)] = "all", include_holdout: bool = False):
     """items.csv / items.jsonl (one row per labelled item), annotations.csv / annotations.jsonl (one
-    row per answer, with annotator, time, seconds spent, holdout flag and why it was served), or
-    model.joblib (the current model and its metadata). `slice`: all, active or holdout."""
+    row per answer, with annotator, time, seconds spent, holdout flag and why it was served),
+    predictions.csv / predictions.jsonl (the current model's label and probabilities for every item
+    of the pool), or model.joblib (the current model and its metadata). `slice` (items and answers):
+    all, active or holdout."""
     return _export_response(session, project_for(session, user, project_id), name, slice, include_holdout)
 
 
