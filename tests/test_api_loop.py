@@ -313,3 +313,35 @@ def test_api_refusals_read_as_sentences(users):
     assert missing.json()["errors"] == ["label: this is required."]
     refused = ann.post("/api/v1/projects", json={"name": "Q", "kind": "text", "labels": ["a", "b"]})
     assert refused.status_code == 403 and refused.json()["detail"] == "This needs the role admin; yours is annotator."
+
+
+def test_items_are_listed_page_by_page_and_deleted_with_their_answers(client, users):
+    """QA: items could not be browsed through the API nor removed at all."""
+    from tests.test_pages import csrf_of, login
+
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100)
+    pid = project["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", to_csv(rotten_tomatoes(5), ["id", "text"]),
+                                                                   "text/csv")})
+    first = admin.get(f"/api/v1/projects/{pid}/items", params={"limit": 3}).json()
+    second = admin.get(f"/api/v1/projects/{pid}/items", params={"after": first["next_after"]}).json()
+    assert len(first["items"]) == 3 and len(second["items"]) == 2 and second["next_after"] is None
+    item = first["items"][0]
+    assert admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "fresh"}).status_code == 201
+    assert admin.get(f"/api/v1/projects/{pid}/items", params={"show": "labelled"}).json()["items"][0]["id"] == \
+        item["id"]
+    assert admin.delete(f"/api/v1/items/{item['id']}").status_code == 204
+    assert admin.delete(f"/api/v1/items/{item['id']}").status_code == 404
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).n_training_labels == 0
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 0
+    assert item_count(pid) == 4
+    # on the page: the admin's button on the item, and the list says what went
+    other = second["items"][0]
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}/items/{other['id']}").text
+    gone = client.post(f"/projects/{pid}/items/{other['id']}/delete", data={"csrf_token": csrf_of(page)})
+    assert gone.status_code == 200 and f"Deleted #{other['external_id']}." in gone.text
+    assert item_count(pid) == 3

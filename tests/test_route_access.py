@@ -32,6 +32,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/projects/{project_id}/settings"): {ADMIN},
     ("POST", "/projects/{project_id}/settings"): {ADMIN},
     ("POST", "/projects/{project_id}/labels"): {ADMIN},
+    ("POST", "/projects/{project_id}/items/{item_id}/delete"): {ADMIN},
     ("POST", "/projects/{project_id}/delete"): {ADMIN},
     ("GET", "/projects/{project_id}/upload-progress/{token}"): {ADMIN},
     ("POST", "/projects/{project_id}/simulations"): LEADS,
@@ -57,6 +58,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{project_id}"): SIGNED_IN,
     ("PATCH", "/api/v1/projects/{project_id}"): {ADMIN},
     ("PUT", "/api/v1/projects/{project_id}/labels"): {ADMIN},
+    ("GET", "/api/v1/projects/{project_id}/items"): LEADS,
+    ("DELETE", "/api/v1/items/{item_id}"): {ADMIN},
     ("DELETE", "/api/v1/projects/{project_id}"): {ADMIN},
     ("POST", "/api/v1/projects/{project_id}/items"): {ADMIN},
     ("GET", "/api/v1/projects/{project_id}/next"): SIGNED_IN,
@@ -163,7 +166,8 @@ def _is_refused(response, *, anonymous: bool) -> bool:
 def test_each_route_lets_through_only_its_roles(app, world, role):
     # One browser session per role; deleting the project, revoking the role's API token and signing
     # out come last (in this order) so they cannot end the project, the token or the session early.
-    ends = [("DELETE", "/api/v1/projects/{project_id}"), ("POST", "/tokens/{token_id}/revoke"), ("POST", "/logout")]
+    ends = [("POST", "/projects/{project_id}/items/{item_id}/delete"), ("DELETE", "/api/v1/items/{item_id}"),
+            ("DELETE", "/api/v1/projects/{project_id}"), ("POST", "/tokens/{token_id}/revoke"), ("POST", "/logout")]
     routes = sorted(ACCESS, key=lambda route: (ends.index(route) if route in ends else -1, route))
     with TestClient(app, base_url="http://testserver") as client:
         if role != ANON:

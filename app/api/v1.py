@@ -33,6 +33,7 @@ from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.deletion import mark_deleted
+from app.projects.items import FILTERS, browse, delete_item
 from app.projects.labels import change_labels
 from app.projects.membership import add_member, members_of, remove_member
 from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectSummary, ProjectUpdate
@@ -184,6 +185,34 @@ def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Respon
         response.status_code = status.HTTP_200_OK
     session.flush()
     return _annotation_read(annotation)
+
+
+@router.get("/projects/{project_id}/items")
+def api_list_items(project_id: DbId, user: ApiLead, session: ReadSessionDep,
+                   after: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="the last id of the page "
+                                                      "before (next_after)")] = None,
+                   show: Annotated[str, Query(description="all, labelled, unlabelled, holdout or "
+                                              "disagreement")] = "all",
+                   label: Annotated[str | None, Query(max_length=200)] = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+    """The project's items in id order, a page at a time (`next_after` names the next page's start)."""
+    if show not in FILTERS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Unknown filter {show!r}; use one of {', '.join(FILTERS)}.")
+    page = browse(session, project=_project(session, project_id, user), after=after, show=show, label=label,
+                  limit=limit)
+    return {"items": [{"id": i.id, "external_id": i.external_id, "data": i.payload, "meta": i.meta,
+                       "label": i.final_label, "state": i.state, "n_annotations": i.n_annotations,
+                       "holdout": i.is_holdout} for i in page.items],
+            "next_after": page.next_after}
+
+
+@router.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+def api_delete_item(item_id: DbId, user: ApiAdmin, session: SessionDep):
+    """Remove an item for good, with its answers; a retrain follows if it was a training label."""
+    item, project = _item(session, item_id, user)
+    delete_item(session, project=project, item=item)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/projects/{project_id}/undo", response_model=ServedItem,

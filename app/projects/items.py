@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, Item, ItemState, Project, User
+from app.training.features import forget
+from app.training.queue import queue_training
 
 PAGE_SIZE = 50
 FILTERS = ("all", "labelled", "unlabelled", "holdout", "disagreement")
@@ -44,3 +46,22 @@ def history(session: Session, *, item: Item) -> list[tuple[Annotation, str]]:
     return [(a, name) for a, name in session.execute(
         select(Annotation, User.username).join(User, User.id == Annotation.user_id)
         .where(Annotation.item_id == item.id).order_by(Annotation.created_at, Annotation.id))]
+
+
+def delete_item(session: Session, *, project: Project, item: Item) -> int:
+    """Remove an item for good with its answers (a duplicate, an item that should never have been in
+    the pool); returns how many answers went with it. The training-label counter follows, and a
+    retrain is queued when the item was a training label, so the model forgets it too. Its entries in
+    the current ranking stay until the next one (serving reads items, so they are never served)."""
+    answers = len(session.scalars(select(Annotation.id).where(Annotation.item_id == item.id)).all())
+    was_training_label = item.final_label is not None and not item.is_holdout
+    session.execute(delete(Item).where(Item.id == item.id).execution_options(synchronize_session=False))
+    session.expunge(item)
+    if was_training_label:
+        session.execute(update(Project).where(Project.id == project.id)
+                        .values(n_training_labels=Project.n_training_labels - 1)
+                        .execution_options(synchronize_session=False))
+        if project.current_model_version_id is not None:
+            queue_training(session, project=project, n_labels=max(project.n_training_labels - 1, 0))
+    forget(project.id)  # the pool changed: its feature matrix is another
+    return answers

@@ -31,7 +31,7 @@ from app.pool.preview import HEAD_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.deletion import mark_deleted
-from app.projects.items import FILTERS, browse, history
+from app.projects.items import FILTERS, browse, delete_item, history
 from app.projects.labels import change_labels
 from app.projects.membership import members_of
 from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectUpdate
@@ -400,12 +400,25 @@ def start_simulation(request: Request, user: LeadPageUser, project: ProjectDep, 
 def items_page(request: Request, user: LeadPageUser, project: ProjectDep, session: ReadSessionDep,
                after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
                show: Annotated[str, Query(max_length=20)] = "all",
-               label: Annotated[str | None, Query(max_length=200)] = None):
+               label: Annotated[str | None, Query(max_length=200)] = None,
+               deleted: Annotated[str | None, Query(max_length=200)] = None,
+               answers: Annotated[int, Query(ge=0, le=10_000)] = 0):
     if show not in FILTERS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unknown filter {show!r}.")
     page = browse(session, project=project, after=after, show=show, label=label or None)
     return render(request, "projects/items.html", {"project": project, "page": page, "show": show,
-                                                   "label": label or "", "filters": FILTERS}, user=user)
+                                                   "label": label or "", "filters": FILTERS,
+                                                   "deleted": deleted, "deleted_answers": answers}, user=user)
+
+
+@router.post("/projects/{project_id}/items/{item_id}/delete")
+def delete_item_page(request: Request, user: AdminPageUser, project: ProjectDep, session: SessionDep, item_id: DbId):
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no item {item_id} in this project.")
+    name = item.external_id
+    answers = delete_item(session, project=project, item=item)
+    return RedirectResponse(f"/projects/{project.id}/items?deleted={quote(name)}&answers={answers}", status_code=303)
 
 
 @router.get("/projects/{project_id}/items/{item_id}")
