@@ -283,3 +283,20 @@ def test_a_failed_cold_start_order_is_listed_until_a_later_one_is_computed(clien
     with session_scope() as session:
         session.add(Job(project_id=pid, kind="cold_start", status=JobStatus.done, finished_at=utcnow()))
     assert admin.get(f"/api/v1/projects/{pid}/stats").json()["jobs"]["failed_recent"] == []
+
+
+def test_agreement_on_a_single_shared_item_says_why_it_has_no_figure(client, users):
+    """QA: "agreement (Krippendorff's α) on 1 items labelled twice or more" beside a dash, no reason."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = _project(admin, annotations_per_item=2)
+    admin.post(f"/api/v1/projects/{pid}/items",
+               files={"file": ("p.csv", to_csv(rotten_tomatoes(5), ["id", "text"]), "text/csv")})
+    ann, bob = (users.api(users.create(name, "annotator")[1]) for name in ("ann", "bob"))
+    users.join(pid, "ann", "bob")
+    item = ann.get(f"/api/v1/projects/{pid}/next").json()["id"]
+    ann.post(f"/api/v1/items/{item}/annotations", json={"label": "fresh"})
+    bob.post(f"/api/v1/items/{item}/annotations", json={"label": "rotten"})
+    login(client, "boss")
+    assert "Krippendorff's α needs at least two items labelled twice or more, and one is so far" in \
+        client.get(f"/projects/{pid}/dashboard").text
