@@ -345,3 +345,20 @@ def test_items_are_listed_page_by_page_and_deleted_with_their_answers(client, us
     gone = client.post(f"/projects/{pid}/items/{other['id']}/delete", data={"csrf_token": csrf_of(page)})
     assert gone.status_code == 200 and f"Deleted #{other['external_id']}." in gone.text
     assert item_count(pid) == 3
+
+
+def test_a_text_twice_in_one_file_without_ids_is_one_item(users):
+    """QA: the same text twice in one upload became two cards."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100)
+    pid = project["id"]
+    body = admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"}, files={"file": (
+        "p.csv", b"text,label\nsame,\nother,fresh\nsame,rotten\nother,\n", "text/csv")}).json()
+    assert (body["imported"], body["skipped_duplicates"], body["skipped_places"]) == (2, 2, ["line 4", "line 5"])
+    assert (body["labelled"], body["labels_for_existing"]) == (1, 1)
+    with session_scope(write=False) as session:
+        finals = {payload["text"]: label for payload, label in session.execute(
+            select(Item.payload, Item.final_label).where(Item.project_id == pid)).all()}
+        assert session.get(Project, pid).n_training_labels == 2
+    assert finals == {"same": "rotten", "other": "fresh"}

@@ -81,8 +81,8 @@ def test_admin_creates_a_project_and_uploads_a_pool(client, users):
     again = client.post(f"{url}/upload", files={"file": ("again.csv", texts, "text/csv")},
                         headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert again.status_code == 200 and "Imported <strong>0</strong> items" in again.text
-    assert ("Nothing in this file was new: <strong>25</strong> rows were already in the project "
-            "(the same content) and were left out, not added twice: line 2, line 3") in again.text
+    assert ("Nothing in this file was new: <strong>25</strong> rows were already in the project or earlier in the "
+            "file (the same content) and were left out, not added twice: line 2, line 3") in again.text
     assert again.text.count(", line ") == 19 and " and 5 more. To add such rows as new items anyway" in again.text
 
 

@@ -120,6 +120,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     skipped_places: list[str] = []
     known_contents: dict[int, int] | None = None  # content hash -> item id, read at the first row without an id
     labels_for_existing: list[tuple[int, str]] = []  # (item id, label) brought by rows left out
+    labels_for_repeats: list[tuple[int, str]] = []  # (content hash, label) of rows repeating this file's
+    file_contents: set[int] = set()  # content hashes of this file's rows without an id, kept
     next_number = existing_count + 1  # the name of the next row without an id
 
     def name_rows_without_id() -> None:
@@ -138,28 +140,36 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
 
     def flush_batch() -> None:
         nonlocal labelled, training_labels, skipped, known_contents
-        if existing_count:
-            # Rows already in the project are left out, not added twice, and the result says where
-            # they were: a row without an id whose content an item has (a file uploaded again, or a
-            # new file repeating old rows), or a row whose id an item has with the same content (a
-            # file grown by a few rows). An id an item has with other content is refused: it names
-            # another item. A label such a row brings is added to the item it repeats.
-            if known_contents is None and not all(row["_explicit_id"] for row in batch):
-                known_contents = _contents(session, project)
-            there = _known_items(session, project, [row for row in batch if row["_explicit_id"]])
-            keep = []
-            for row, label in zip(batch, batch_labels, strict=True):
-                item_id = there.get(row["external_id"]) if row["_explicit_id"] else \
-                    known_contents.get(row["content_hash"])
-                keep.append(item_id is None)
-                if item_id is not None:
-                    skipped += 1
-                    labelled -= label is not None
-                    training_labels -= label is not None and not row["is_holdout"]
-                    if label is not None:
-                        labels_for_existing.append((item_id, label))
-                    if len(skipped_places) < SKIPPED_PLACES:
-                        skipped_places.append(row["_line"][1])
+        # Rows already in the project are left out, not added twice, and the result says where they
+        # were: a row without an id whose content an item has (a file uploaded again, or a new file
+        # repeating old rows) or an earlier row of this file has, or a row whose id an item has with
+        # the same content (a file grown by a few rows). An id an item has with other content is
+        # refused: it names another item. A label such a row brings goes to the item it repeats.
+        if existing_count and known_contents is None and not all(row["_explicit_id"] for row in batch):
+            known_contents = _contents(session, project)
+        there = _known_items(session, project, [row for row in batch if row["_explicit_id"]]) \
+            if existing_count else {}
+        keep = []
+        for row, label in zip(batch, batch_labels, strict=True):
+            repeat = False
+            if row["_explicit_id"]:
+                item_id = there.get(row["external_id"])
+            else:
+                item_id = known_contents.get(row["content_hash"]) if known_contents else None
+                repeat = item_id is None and row["content_hash"] in file_contents
+                if item_id is None and not repeat:
+                    file_contents.add(row["content_hash"])
+            keep.append(item_id is None and not repeat)
+            if not keep[-1]:
+                skipped += 1
+                labelled -= label is not None
+                training_labels -= label is not None and not row["is_holdout"]
+                if label is not None:
+                    (labels_for_existing.append((item_id, label)) if item_id is not None
+                     else labels_for_repeats.append((row["content_hash"], label)))
+                if len(skipped_places) < SKIPPED_PLACES:
+                    skipped_places.append(row["_line"][1])
+        if not all(keep):
             batch[:] = [row for row, kept in zip(batch, keep, strict=True) if kept]
             batch_labels[:] = [label for label, kept in zip(batch_labels, keep, strict=True) if kept]
         name_rows_without_id()
@@ -219,6 +229,10 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         flush_batch()
     if on_progress is not None:
         on_progress(rows_read - skipped, _position(fileobj), "finishing")
+    if labels_for_repeats:  # the items this file's earlier rows became
+        session.flush()
+        by_hash = _items_by_content(session, project, {h for h, _ in labels_for_repeats})
+        labels_for_existing += [(by_hash[h], label) for h, label in labels_for_repeats]
     labels_added = _add_labels(session, project, imported_by, labels_for_existing) if labels_for_existing else 0
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
@@ -272,6 +286,18 @@ def _contents(session: Session, project: Project) -> dict[int, int]:
     with what was there, not with each other). About 2 s and 100 MB at a million items."""
     return dict(session.execute(select(Item.content_hash, Item.id).where(
         Item.project_id == project.id, Item.content_hash.is_not(None)).execution_options(yield_per=50_000)).all())
+
+
+def _items_by_content(session: Session, project: Project, hashes: set[int]) -> dict[int, int]:
+    """content hash -> item id for these hashes (the first item with each)."""
+    found: dict[int, int] = {}
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), 500):
+        for content, item_id in session.execute(select(Item.content_hash, Item.id).where(
+                Item.project_id == project.id, Item.content_hash.in_(ordered[start:start + 500]))
+                .order_by(Item.id)):
+            found.setdefault(content, item_id)
+    return found
 
 
 def _known_ids(session: Session, project: Project, ids: list[str]) -> list[str]:
