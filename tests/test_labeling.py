@@ -312,3 +312,29 @@ def test_a_card_left_open_for_hours_still_keeps_its_answer(users):
     drop_expired_leases()
     with session_scope(write=False) as session:
         assert session.scalars(select(Lease)).all() == []
+
+
+def test_after_an_undo_the_undone_card_comes_first_however_long_its_first_look(users):
+    """Found on PostgreSQL: the undone card's served_at moves back by its first look (10 s here), which
+    made the card put aside look newer, and it came back first."""
+    from app.labeling import service as labeling
+    from app.models import Project, User
+
+    _, pid = setup_project(users, n_items=5)
+    annotator(users, "a", pid)
+    t0 = utcnow()
+
+    def step(do):
+        with session_scope() as session:
+            return do(session, session.get(Project, pid), session.scalar(select(User).where(User.username == "a")))
+
+    def at(seconds):
+        return t0 + timedelta(seconds=seconds)
+
+    first = step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(0)).item.id)
+    step(lambda s, p, u: labeling.annotate(s, project=p, item=s.get(Item, first), user=u, label="yes", now=at(10)))
+    second = step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(10)).item.id)
+    assert step(lambda s, p, u: labeling.undo_last(s, project=p, user=u, now=at(11)).item.id) == first
+    assert step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(12)).item.id) == first
+    step(lambda s, p, u: labeling.annotate(s, project=p, item=s.get(Item, first), user=u, label="no", now=at(14)))
+    assert step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(14)).item.id) == second

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -239,7 +239,11 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
         select(Item, Lease).join(Lease, Lease.item_id == Item.id)
         .where(Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now,
                Item.state == ItemState.open, ~answered_by_me)
-        .order_by(Lease.served_at.desc()).limit(1)).first()
+        # the card on screen first; then the one put aside last (an undo puts the card it leaves
+        # aside, and the undone card's served_at is moved back by its first look, so served_at alone
+        # does not tell which is newer)
+        .order_by(case((Lease.paused_at.is_(None), 0), else_=1), Lease.paused_at.desc(), Lease.served_at.desc())
+        .limit(1)).first()
     if held is not None:
         item, lease = held
         if lease.paused_at is not None:  # back from an undo: the detour was not time on this card

@@ -103,8 +103,9 @@ def change_labels(session: Session, *, project: Project, labels: list[str], rena
 
 
 def _rename(session: Session, project: Project, renamed: dict[str, str]) -> None:
-    # through placeholders first, so that a swap (a -> b, b -> a) does not merge the two
-    placeholders = {old: f"\x00rename {n}" for n, old in enumerate(renamed)}
+    # through placeholders first, so that a swap (a -> b, b -> a) does not merge the two; a label is
+    # stripped, so one starting with a space is none (and PostgreSQL's text takes no NUL byte)
+    placeholders = {old: f" rename {n}" for n, old in enumerate(renamed)}
     for step in (placeholders, {placeholders[old]: new for old, new in renamed.items()}):
         for model, column in _LABEL_COLUMNS:
             for source, target in step.items():
