@@ -33,3 +33,9 @@ def validation_sentence(error: dict) -> str:
     message = message[:1].lower() + message[1:]
     sentence = f"{where}: {message}" if where else message[:1].upper() + message[1:]
     return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
+
+
+def quoted(text: str) -> str:
+    """A user's own words (a label, a name) inside a sentence, as typed: Python's repr would escape
+    an apostrophe with a backslash and pick its quotes by the content."""
+    return f"“{text}”"

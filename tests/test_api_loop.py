@@ -223,7 +223,7 @@ def test_unknown_label_is_refused(users):
     admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("p.csv", b"text\na\n", "text/csv")})
     item = admin.get(f"/api/v1/projects/{project['id']}/next").json()
     response = admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "meh"})
-    assert response.status_code == 422 and "'meh' is not a label of this project" in response.json()["detail"]
+    assert response.status_code == 422 and "“meh” is not a label of this project" in response.json()["detail"]
 
 
 def test_next_is_204_when_the_pool_is_done(users):

@@ -67,7 +67,7 @@ def test_adding_reordering_and_removing_an_unused_label(users):
     assert _labels_given(pid) == ["fresh", "rotten"]
     refused = admin.put(f"/api/v1/projects/{pid}/labels", json={"labels": ["rotten", "mixed"]})
     assert refused.status_code == 409
-    assert refused.json()["detail"] == ("A label that has been given cannot just be removed: 'fresh' is in 1 answer. "
+    assert refused.json()["detail"] == ("A label that has been given cannot just be removed: “fresh” is in 1 answer. "
                                         "Rename it onto another label to merge the two, or change those answers "
                                         "first.")
     with session_scope(write=False) as session:
@@ -75,8 +75,8 @@ def test_adding_reordering_and_removing_an_unused_label(users):
     bad = admin.put(f"/api/v1/projects/{pid}/labels",
                     json={"labels": ["rotten", "fresh"], "renames": {"plot": "story", "fresh": "nowhere"}})
     assert bad.status_code == 422
-    assert bad.json()["detail"] == ("'plot' is not a label of this project, so it cannot be renamed; 'fresh' is "
-                                    "renamed to 'nowhere', which is not in the new list of labels.")
+    assert bad.json()["detail"] == ("“plot” is not a label of this project, so it cannot be renamed; “fresh” is "
+                                    "renamed to “nowhere”, which is not in the new list of labels.")
     assert admin.put(f"/api/v1/projects/{pid}/labels", json={"labels": ["rotten"]}).status_code == 422
 
 
@@ -115,8 +115,7 @@ def test_the_settings_page_renames_adds_and_says_why_it_refuses(client, users):
             "added": "mixed, unclear"}
     response = client.post(f"/projects/{pid}/labels", data=form)
     assert response.status_code == 200
-    assert "Labels: added &#39;mixed&#39;, &#39;unclear&#39;; renamed &#39;plot&#39; to &#39;story&#39;; removed " \
-           "&#39;rotten&#39;." in response.text
+    assert "Labels: added “mixed”, “unclear”; renamed “plot” to “story”; removed “rotten”." in response.text
     with session_scope(write=False) as session:
         assert session.get(Project, pid).labels == ["fresh", "story", "mixed", "unclear"]
     assert _labels_given(pid) == ["fresh", "story"]
@@ -125,6 +124,6 @@ def test_the_settings_page_renames_adds_and_says_why_it_refuses(client, users):
     assert stale.status_code == 422 and "they changed in the meantime" in stale.text
     used = client.post(f"/projects/{pid}/labels", data={
         "csrf_token": csrf, "current": ["fresh", "story", "mixed", "unclear"], "renamed": ["", "story", "mixed", ""]})
-    assert used.status_code == 409 and "&#39;fresh&#39; is in 1 answer" in used.text
+    assert used.status_code == 409 and "“fresh” is in 1 answer" in used.text
     with session_scope(write=False) as session:
         assert session.get(Project, pid).labels == ["fresh", "story", "mixed", "unclear"]

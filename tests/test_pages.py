@@ -269,7 +269,7 @@ def test_a_card_left_open_in_another_tab_does_not_overwrite_the_answer(labelling
     first_external = re.search(r'<span class="muted">#([^<]+)</span>', card).group(1)
     assert client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx).status_code == 200
     stale = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "bad"}, headers=htmx)
-    assert stale.status_code == 200 and f"You had already answered #{first_external} as &#39;good&#39;" in stale.text
+    assert stale.status_code == 200 and f"You had already answered #{first_external} as “good”" in stale.text
     assert "Your last answers" in stale.text
     again = client.post(f"/projects/{pid}/items/{first}/label", data={"label": "good"}, headers=htmx)
     assert "already" not in again.text  # a double submit of the same answer is no conflict
@@ -295,7 +295,7 @@ def test_an_answer_under_your_last_answers_can_be_changed_and_stands_until_it_is
                 Annotation.item_id.in_([int(first), int(second)]))).all())
 
     back = client.post(f"/projects/{pid}/items/{first}/change", headers=htmx)
-    assert f'data-item="{first}"' in back.text and "You answered &#39;good&#39; here" in back.text
+    assert f'data-item="{first}"' in back.text and "You answered “good” here" in back.text
     assert '"change": "true"' in back.text and "Keep my answer" in back.text
     assert answers() == {int(first): "good", int(second): "bad"}  # nothing lost by looking, or by walking away
     kept = client.get(f"/projects/{pid}/label", headers=htmx)  # u: keep it

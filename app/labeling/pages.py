@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 
 from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect, load_page_project
-from app.errors import DomainError
+from app.errors import DomainError, quoted
 from app.labeling import service
 from app.models import Item, ItemState, Project, User
 from app.templating import LABEL_KEYS, is_htmx, render
@@ -104,7 +104,7 @@ def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep
     if again is None:
         return _work(request, session, project, user, notice="That answer is no longer yours to change.")
     served, mine = again
-    given = "skipped it" if mine.skipped else f"answered {mine.label!r}"
+    given = "skipped it" if mine.skipped else f"answered {quoted(mine.label)}"
     return _work(request, session, project, user, served=served, changing=True,
                  notice=f"You {given} here. Pick the new answer; that one stands until you do "
                         "(u keeps it).")

@@ -14,7 +14,7 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, quoted
 from app.models import (
     Annotation,
     CoverageEntry,
@@ -297,7 +297,7 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
             return mine, False  # the same answer again: a double submit, nothing to change
         if not change:  # a card left open in another tab: the answer given first stands
             given = f"skipped #{item.external_id}" if mine.skipped else \
-                f"answered #{item.external_id} as {mine.label!r}"
+                f"answered #{item.external_id} as {quoted(mine.label)}"
             raise Conflict(f"You had already {given} (in another tab?), and that stands. To change it, pick it "
                            "under Your last answers.")
         mine.label, mine.skipped, mine.updated_at = label, label is None, now
@@ -351,8 +351,8 @@ def annotate(session: Session, *, project: Project, item: Item, user: User, labe
     """Record `label` for `item` by `user`; repeating the same submit changes nothing, another label
     replaces theirs (with `change`; the card refuses it: see `_record`)."""
     if label not in project.labels:
-        raise InvalidInput(f"{label!r} is not a label of this project; use one of "
-                           + ", ".join(map(repr, project.labels)))
+        raise InvalidInput(f"{quoted(label)} is not a label of this project; use one of "
+                           + ", ".join(map(quoted, project.labels)) + ".")
     return _record(session, project=project, item=item, user=user, label=label,
                    seconds_spent=seconds_spent, now=now or utcnow(), change=change)
 

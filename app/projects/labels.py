@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, quoted
 from app.labeling.service import refresh_item
 from app.models import Annotation, Item, ItemQuality, LabelReview, Lease, ModelVersion, Project
 from app.training.queue import queue_training
@@ -37,11 +37,12 @@ class LabelChange:
     def sentence(self) -> str:
         parts = []
         if self.added:
-            parts.append("added " + ", ".join(map(repr, self.added)))
+            parts.append("added " + ", ".join(map(quoted, self.added)))
         for old, new in self.renamed.items():
-            parts.append(f"merged {old!r} into {new!r}" if new in self.merged else f"renamed {old!r} to {new!r}")
+            parts.append(f"merged {quoted(old)} into {quoted(new)}" if new in self.merged
+                         else f"renamed {quoted(old)} to {quoted(new)}")
         if self.removed:
-            parts.append("removed " + ", ".join(map(repr, self.removed)))
+            parts.append("removed " + ", ".join(map(quoted, self.removed)))
         if self.reordered and not parts:
             parts.append("put the labels in a new order")
         return ("Labels: " + "; ".join(parts) + ".") if parts else "The labels are as they were."
@@ -53,9 +54,9 @@ def plan_change(current: list[str], labels: list[str], renames: dict[str, str]) 
     problems = []
     for old, new in renames.items():
         if old not in current:
-            problems.append(f"{old!r} is not a label of this project, so it cannot be renamed")
+            problems.append(f"{quoted(old)} is not a label of this project, so it cannot be renamed")
         elif new not in labels:
-            problems.append(f"{old!r} is renamed to {new!r}, which is not in the new list of labels")
+            problems.append(f"{quoted(old)} is renamed to {quoted(new)}, which is not in the new list of labels")
     if problems:
         raise InvalidInput("; ".join(problems) + ".")
     renamed = {old: new for old, new in renames.items() if old != new}
@@ -85,7 +86,7 @@ def change_labels(session: Session, *, project: Project, labels: list[str], rena
     in_use = [(label, n) for label in change.removed if (n := _uses(session, project, label))]
     if in_use:
         raise Conflict("A label that has been given cannot just be removed: " + "; ".join(
-            f"{label!r} is in {n} answer{'s' if n != 1 else ''}" for label, n in in_use)
+            f"{quoted(label)} is in {n} answer{'s' if n != 1 else ''}" for label, n in in_use)
             + ". Rename it onto another label to merge the two, or change those answers first.")
     if change.renamed:
         _rename(session, project, change.renamed)
