@@ -453,3 +453,16 @@ def test_prodigy_answers_and_label_studio_exports_come_in_as_their_tools_meant()
     items, _ = parse_all(studio, kind="text", fmt="json", label_column="label", labels=labels)
     assert [(i.external_id, i.payload["text"], i.label, i.meta) for i in items] == [
         ("1", "Great acting", "POSITIVE", {}), ("2", "Not annotated yet", None, {"source": "web"})]
+
+
+def test_json_syntax_errors_name_their_place_in_a_sentence():
+    """QA: a JSONL problem at the end of a line was put at column 1; a JSON array cut short got yajl's
+    multi-line arrow drawing."""
+    with pytest.raises(UploadError) as refused:
+        parse_all(b'{"id": 1, "text": "a"}\n{"id":2,"text":"b"\n', kind="text", fmt="jsonl")
+    assert refused.value.errors[0] == "line 2: invalid JSON (Expecting ',' delimiter at column 19)"
+    with pytest.raises(UploadError) as refused:
+        parse_all(b'[{"id":1,"text":"a"},{"id":2,"text":"b"},', kind="text", fmt="json")
+    assert refused.value.errors[0] == ("the file ends inside item 3 of the array, before the array is closed (a file "
+                                       "cut short?)")
+    assert all("\n" not in e for e in refused.value.errors)

@@ -274,7 +274,13 @@ class PoolParser:
                 yield f"item {number} of the array", number, record
         except ijson.JSONError as exc:
             self.lost_track_at = len(self.errors)
-            self._error(f"item {number + 1} of the array: invalid JSON ({exc})")
+            # yajl's message draws an arrow over several lines: its first line is the sentence
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            if "premature EOF" in reason or "Incomplete JSON" in reason:
+                self._error(f"the file ends inside item {number + 1} of the array, before the array is closed "
+                            "(a file cut short?)")
+            else:
+                self._error(f"item {number + 1} of the array: invalid JSON ({reason})")
             raise _CannotGoOn from None
 
     def _jsonl_records(self) -> Iterator[tuple[str, int, dict]]:
@@ -282,7 +288,9 @@ class PoolParser:
             if not text.strip():
                 continue
             try:
-                record = json.loads(text)
+                # (without its line break: a problem at the end of the line is then at its column there,
+                # not at column 1 of a line after it)
+                record = json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 self._error(f"line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})")
                 continue
