@@ -362,3 +362,21 @@ def test_a_text_twice_in_one_file_without_ids_is_one_item(users):
             select(Item.payload, Item.final_label).where(Item.project_id == pid)).all()}
         assert session.get(Project, pid).n_training_labels == 2
     assert finals == {"same": "rotten", "other": "fresh"}
+
+
+def test_users_through_the_api(users):
+    """QA: users could be managed only on the web pages and the command line."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    created = admin.post("/api/v1/users", json={"username": "bot", "role": "annotator", "password": "password-123"})
+    assert created.status_code == 201 and created.json()["role"] == "annotator" and "password" not in created.json()
+    twin = admin.post("/api/v1/users", json={"username": "Bot", "role": "lead", "password": "password-123"})
+    assert twin.status_code == 409 and "already exists" in twin.json()["detail"]
+    short = admin.post("/api/v1/users", json={"username": "x", "role": "lead", "password": "short"})
+    assert short.status_code == 422 and short.json()["detail"] == "The password needs at least 8 characters."
+    assert {u["username"] for u in admin.get("/api/v1/users").json()} >= {"boss", "bot"}
+    uid = created.json()["id"]
+    assert admin.patch(f"/api/v1/users/{uid}", json={"role": "lead"}).json()["role"] == "lead"
+    assert admin.patch(f"/api/v1/users/{uid}", json={"active": False}).json()["active"] is False
+    own = next(u["id"] for u in admin.get("/api/v1/users").json() if u["username"] == "boss")
+    assert admin.patch(f"/api/v1/users/{own}", json={"active": False}).status_code == 409

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas import (
     AnnotationCreate,
@@ -46,7 +47,7 @@ from app.projects.service import (
     update_project,
 )
 from app.simulations.service import list_simulations, queue_simulation
-from app.users.service import user_named
+from app.users.service import UserExists, create_user, list_users, set_active, set_role, user_named
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["api"])
 
@@ -185,6 +186,62 @@ def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Respon
         response.status_code = status.HTTP_200_OK
     session.flush()
     return _annotation_read(annotation)
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80)
+    role: str = Field(description="admin, lead or annotator")
+    password: str = Field(min_length=1, max_length=1000, description="at least 8 characters")
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str | None = None
+    active: bool | None = Field(default=None, description="false ends their sessions and revokes their tokens")
+
+
+def _user_read(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role, "active": user.is_active}
+
+
+@router.get("/users")
+def api_list_users(user: ApiAdmin, session: ReadSessionDep):
+    """Every user, with role and whether they may sign in (admin)."""
+    return [_user_read(u) for u in list_users(session)]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def api_create_user(data: UserCreate, user: ApiAdmin, session: SessionDep):
+    """A new user (admin); the password is hashed with argon2 and never returned."""
+    try:
+        return _user_read(create_user(session, username=data.username, password=data.password, role=data.role))
+    except UserExists as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+
+
+@router.patch("/users/{user_id}")
+def api_change_user(user_id: DbId, data: UserChange, user: ApiAdmin, session: SessionDep):
+    """Change a user's role, or deactivate / reactivate them (admin; not yourself)."""
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no user {user_id}.")
+    if target.id == user.id:
+        raise HTTPException(status.HTTP_409_CONFLICT, "You cannot change your own role or deactivate yourself; "
+                                                      "another admin can.")
+    if data.role is not None:
+        try:
+            set_role(session, user=target, role=data.role)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") \
+                from None
+    if data.active is not None:
+        set_active(session, user=target, active=data.active)
+    return _user_read(target)
 
 
 @router.get("/projects/{project_id}/items")
