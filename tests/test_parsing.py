@@ -425,6 +425,10 @@ def test_a_row_number_or_key_column_is_not_taken_as_a_feature_unless_named():
     assert parser.plan.meta_columns == ["row_id", "Unnamed: 0", "customer_id"]
     _, named = parse_all(body, kind="tabular", fmt="csv", feature_columns=["row_id", "x1"])
     assert named.plan.feature_columns == ["row_id", "x1"]
+    # a column named like the answer neither (QA: a 0/1 target was a feature; README says label never is)
+    _, answers = parse_all(b"x1,label,target,Class,y\n1,0,1,2,5\n", kind="tabular", fmt="csv")
+    assert answers.plan.feature_columns == ["x1", "y"]
+    assert answers.plan.meta_columns == ["label", "target", "Class"]
 
 
 def test_prodigy_answers_and_label_studio_exports_come_in_as_their_tools_meant():

@@ -64,6 +64,10 @@ class ParsedItem:
 ID_LIKE = re.compile(r"(?i)(row[ _]?(id|no|num|number)|index|idx|unnamed: ?\d+|\w*[_ ]id|id[_ ]\w*)")
 
 
+# Column names that say "the answer": never guessed to be features
+ANSWER_LIKE = re.compile(r"(?i)(labels?|target|class|gold|answer|category|outcome|truth|ground[ _]truth|y_true)")
+
+
 @dataclass
 class ColumnPlan:
     """Which columns of the file play which part; decided from the header or first record."""
@@ -467,9 +471,11 @@ class PoolParser:
         # The label column is never a feature, even when its labels look like numbers ("0", "1").
         candidates = plan.unclaimed(self.columns, features=False)
         # A row number or a key is a number, but as a feature it only lets the model memorise rows
-        # (QA: a file's row_id became a feature): kept as metadata unless named as a feature.
+        # (QA: a file's row_id became a feature); a column named like the answer (label, target,
+        # class, ...) would hand the model the answer (QA: a 0/1 target became a feature). Both stay
+        # metadata unless named as features.
         plan.feature_columns = [c for c in candidates if isinstance(_as_number(first_record.get(c)), float)
-                                and not ID_LIKE.fullmatch(c.strip())]
+                                and not ID_LIKE.fullmatch(c.strip()) and not ANSWER_LIKE.fullmatch(c.strip())]
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:
             self._error("no numeric feature columns found in the first row; name the feature columns")
