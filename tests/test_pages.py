@@ -517,6 +517,20 @@ def test_a_chosen_file_is_previewed_before_anything_is_imported(client, users):
     wrong = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", body, "text/csv")},
                         data={"filename": "pool.csv", "csrf_token": csrf})
     assert "no text column" in wrong.text  # without naming it, 'review' is not taken for the text
+    # a small Parquet file is previewed whole (QA: no preview at all); a large one's head cannot be
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["first <i>one</i>", "second"]}), buffer)
+    small = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", buffer.getvalue(), "x")},
+                        data={"filename": "pool.parquet", "partial": "false", "csrf_token": csrf}).text
+    assert "Preview of pool.parquet" in small and "first &lt;i&gt;one&lt;/i&gt;" in small
+    assert re.findall(r'<th>(\w+)<br><span class="role role-(\w+)">', small) == [("id", "id"), ("text", "text")]
+    large = sent(b"", "pool.parquet", "true")
+    assert "No preview for a Parquet file this large" in large
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Item).where(Item.project_id == pid)) == 0
 

@@ -14,6 +14,9 @@ from app.pool.parsing import PoolParser, UploadError, detect_format
 PREVIEW_ROWS = 10
 # The browser's slice of a large file (static/js/app.js sends this much)
 HEAD_BYTES = 128 * 1024
+# A Parquet file is previewed whole (its columns are described at its end) when it is this small:
+# under the limit of a request that is not an upload (app.config max_body_bytes, 1 MiB).
+PARQUET_PREVIEW_BYTES = 900 * 1024
 
 
 @dataclass
@@ -34,7 +37,7 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         fmt = detect_format(filename)
     except UploadError as exc:
         return Preview(fmt="", errors=exc.errors)
-    if fmt == "parquet":
+    if fmt == "parquet" and partial:  # its columns are described at its end: a head is no Parquet file
         return Preview(fmt=fmt, partial=partial)
     if partial and b"\n" in head:
         head = head[:head.rindex(b"\n") + 1]  # a cut line is no row

@@ -27,7 +27,7 @@ from app.errors import Conflict, InvalidInput
 from app.labeling.service import current_model
 from app.models import Item
 from app.pool.parsing import column_list
-from app.pool.preview import HEAD_BYTES, preview_pool
+from app.pool.preview import HEAD_BYTES, PARQUET_PREVIEW_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
 from app.projects.deletion import mark_deleted
@@ -350,9 +350,10 @@ def upload_preview(request: Request, user: AdminPageUser, project: ProjectDep,
                    feature_columns: Annotated[str, Form(max_length=20_000)] = "",
                    label_column: Annotated[str, Form(max_length=200)] = ""):
     """The first rows of a chosen file and the part each column would play, before anything is imported."""
-    data = head.file.read(HEAD_BYTES + 1)
+    limit = PARQUET_PREVIEW_BYTES if filename.lower().endswith((".parquet", ".pq")) else HEAD_BYTES
+    data = head.file.read(limit + 1)
     features = column_list(feature_columns)
-    preview = preview_pool(project, data[:HEAD_BYTES], filename=filename, partial=partial or len(data) > HEAD_BYTES,
+    preview = preview_pool(project, data[:limit], filename=filename, partial=partial or len(data) > limit,
                            text_column=text_column.strip() or None, id_column=id_column.strip() or None,
                            feature_columns=features, label_column=label_column.strip() or None)
     return render(request, "projects/_upload_preview.html", {"preview": preview, "filename": filename}, user=user)

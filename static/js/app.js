@@ -110,6 +110,7 @@
   // As soon as a file is chosen (and whenever a column name is edited), show what it would import:
   // its first rows and the part each column plays. Only the head of the file is sent.
   const PREVIEW_BYTES = 128 * 1024;  // app/pool/preview.py HEAD_BYTES
+  const PARQUET_PREVIEW_BYTES = 900 * 1024;  // and PARQUET_PREVIEW_BYTES
   let previewTimer = null;
   let previewAsked = 0;  // only the newest answer is shown: an older, slower one must not replace it
   function showPreview(form) {
@@ -117,9 +118,12 @@
     const file = form.elements.file.files[0];
     if (!target || !file) { if (target) target.innerHTML = ""; return; }
     const data = new FormData();
-    data.append("head", file.slice(0, PREVIEW_BYTES), "head");
+    // a Parquet file's columns are described at its end: it is sent whole when small (PARQUET_PREVIEW_BYTES)
+    const parquet = /\.(parquet|pq)$/i.test(file.name);
+    const limit = parquet ? PARQUET_PREVIEW_BYTES : PREVIEW_BYTES;
+    data.append("head", file.size > limit ? file.slice(0, parquet ? 0 : limit) : file, "head");
     data.append("filename", file.name);
-    data.append("partial", file.size > PREVIEW_BYTES ? "true" : "false");
+    data.append("partial", file.size > limit ? "true" : "false");
     for (const name of ["text_column", "id_column", "label_column", "feature_columns"]) {
       if (form.elements[name]) data.append(name, form.elements[name].value);
     }

@@ -86,6 +86,19 @@ def test_choosing_a_file_shows_its_preview_and_naming_a_column_updates_it(page, 
     assert stored == 0
 
 
+def test_a_small_parquet_file_is_previewed_whole(page, live_server, empty_tabular_project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"code": [f"c{i}" for i in range(20)], "f0": [float(i) for i in range(20)]}), path)
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    page.wait_for_selector("#upload-preview .preview-table")
+    assert "f0\nfeature" in page.locator("#upload-preview thead").inner_text()
+
+
 def test_a_file_over_the_upload_limit_is_refused_before_it_is_sent(page, live_server, empty_tabular_project,
                                                                    tmp_path):
     """QA: the page showed the server's 413 as raw JSON, the limit as "0 MB", and a half-full bar."""
