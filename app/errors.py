@@ -30,9 +30,18 @@ def validation_sentence(error: dict) -> str:
     if error.get("type") == "missing":
         return f"{where or 'A value'}: this is required."
     message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    message = message[:1].lower() + message[1:]
-    sentence = f"{where}: {message}" if where else message[:1].upper() + message[1:]
-    return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
+    if where:  # "labels: labels repeat: a." (the field's name as it is spelt)
+        return _ended(f"{where}: {message[:1].lower() + message[1:]}")
+    return as_sentence(message)
+
+
+def as_sentence(text: str) -> str:
+    """A service's lower-case reason ("the password needs ...") as a sentence: capital, full stop."""
+    return _ended(text[:1].upper() + text[1:])
+
+
+def _ended(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def quoted(text: str) -> str:

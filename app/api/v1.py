@@ -29,6 +29,7 @@ from app.deps import (
     project_for,
     visible_project,
 )
+from app.errors import as_sentence
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
 from app.pool.parsing import column_list
@@ -221,7 +222,7 @@ def api_create_user(data: UserCreate, user: ApiAdmin, session: SessionDep):
     except UserExists as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, as_sentence(str(exc))) from None
 
 
 @router.patch("/users/{user_id}")
@@ -237,8 +238,7 @@ def api_change_user(user_id: DbId, data: UserChange, user: ApiAdmin, session: Se
         try:
             set_role(session, user=target, role=data.role)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{str(exc)[:1].upper()}{str(exc)[1:]}.") \
-                from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, as_sentence(str(exc))) from None
     if data.active is not None:
         set_active(session, user=target, active=data.active)
     return _user_read(target)

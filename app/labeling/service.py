@@ -382,15 +382,6 @@ class Undone:
     given: str | None = None  # the label taken back; None for a skip
 
 
-def latest_answer(session: Session, *, project: Project, user: User) -> Annotation | None:
-    """The user's latest answer given on a card (labels that came in a pool file are not: undo passes
-    over them)."""
-    return session.scalars(select(Annotation).where(
-        Annotation.user_id == user.id, Annotation.project_id == project.id,
-        Annotation.source != ServeSource.imported)
-        .order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(1)).first()
-
-
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None,
               expected: int | None = None) -> Undone | None:
     """Take back the user's latest answer in the project; the item comes back to them, leased. None
@@ -398,19 +389,21 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     undo sent again (a proxy's 504, a retry) finds another latest answer and refuses (Conflict)
     instead of taking that one back too."""
     now = now or utcnow()
-    last = latest_answer(session, project=project, user=user)
-    if last is None:
+    # the latest of Your last answers (labels that came in a pool file are none: undo passes over them)
+    latest = recent_answers(session, project=project, user=user, limit=1)
+    if not latest:
         return None
+    last = latest[0][0]
     if expected is not None and last.id != expected:
         raise Conflict("That answer was already taken back (the undo reached the server twice); nothing "
                        "more was undone.")
     item = _locked_item(session, project, last.item_id)
-    why, seconds_before, was_skip, given = Why.of(last), last.seconds_spent or 0.0, last.skipped, last.label
+    why, seconds_before, given = Why.of(last), last.seconds_spent or 0.0, last.label  # (no label: a skip)
     _put_aside_held_cards(session, project=project, user=user, now=now)
     session.delete(last)
     session.flush()
     refresh_item(session, project=project, item=item)
-    if was_skip and item.state == ItemState.done:
+    if given is None and item.state == ItemState.done:
         # others gave it every opinion asked for after this user skipped it: a label now would be
         # one too many (on a one-opinion project, a tie that unsets the label they gave)
         return Undone(item, None, given)

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, Item, ItemState, Project, User
@@ -53,7 +53,7 @@ def delete_item(session: Session, *, project: Project, item: Item) -> int:
     the pool); returns how many answers went with it. The training-label counter follows, and a
     retrain is queued when the item was a training label, so the model forgets it too. Its entries in
     the current ranking stay until the next one (serving reads items, so they are never served)."""
-    answers = len(session.scalars(select(Annotation.id).where(Annotation.item_id == item.id)).all())
+    answers = session.scalar(select(func.count()).select_from(Annotation).where(Annotation.item_id == item.id))
     was_training_label = item.final_label is not None and not item.is_holdout
     session.execute(delete(Item).where(Item.id == item.id).execution_options(synchronize_session=False))
     session.expunge(item)
