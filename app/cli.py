@@ -70,6 +70,8 @@ def cmd_demo(args) -> int:
     with session_scope() as session:
         loaded = load_demo(session, limit=args.limit)
     print(f"demo project {loaded.project_id}: {_count(loaded.items, 'item')}")
+    if loaded.image_project_id is not None:
+        print(f"demo image project {loaded.image_project_id}: {_count(loaded.image_items, 'item')}")
     if loaded.logins:
         print("demo logins (for a local trial; change them on a shared server):")
         for role, username, password in loaded.logins:

@@ -17,6 +17,10 @@ from app.security import verify_password
 from app.users.service import create_user
 
 DEMO_PROJECT = "Rotten Tomatoes snippets"
+# An image project too: scikit-learn's bundled handwritten digits (offline), drawn 8 times larger.
+DEMO_IMAGE_PROJECT = "Handwritten digits"
+# keys 1-9 give the digits 1-9; 0 comes last, on key a
+DIGIT_LABELS = [*"123456789", "0"]
 # Demo logins, printed by `make run`. They are for a local trial only: change them on a shared server.
 DEMO_USERS = (("admin", "admin-demo-pass", "admin"), ("lead", "lead-demo-pass", "lead"),
               ("annotator", "annotator-demo-pass", "annotator"))
@@ -29,6 +33,8 @@ class DemoLoaded:
     created_users: list[str]
     # (role, username, password) of demo users whose demo password still works
     logins: list[tuple[str, str, str]]
+    image_project_id: int | None = None
+    image_items: int = 0
 
 
 def demo_csv(limit: int | None = None) -> bytes:
@@ -48,6 +54,25 @@ def demo_csv(limit: int | None = None) -> bytes:
         if limit is not None and written >= limit:
             break
     return out.getvalue().encode("utf-8")
+
+
+def digits_zip(limit: int | None = None) -> bytes:
+    """scikit-learn's 1,797 handwritten digits (8 x 8, 16 grey levels) as 64 x 64 PNGs in a .zip,
+    one per file, with no label: the annotators give them."""
+    import zipfile
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:limit]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for number, pixels in enumerate(images, 1):
+            picture = Image.fromarray((255 - pixels * 255 / 16).astype("uint8")).resize((64, 64), Image.NEAREST)
+            png = io.BytesIO()
+            picture.save(png, "PNG")
+            archive.writestr(f"digit-{number:04d}.png", png.getvalue())
+    return buffer.getvalue()
 
 
 def load_demo(session: Session, *, limit: int | None = None) -> DemoLoaded:
@@ -73,9 +98,28 @@ def load_demo(session: Session, *, limit: int | None = None) -> DemoLoaded:
         from app.models import Item
 
         items = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
+    image_project, image_items = _image_demo(session, limit)
     logins = []
     for username, password, role in DEMO_USERS:
         user = session.scalar(select(User).where(User.username == username))
         if user is not None and user.is_active and verify_password(user.password_hash, password):
             logins.append((role, username, password))
-    return DemoLoaded(project_id=project.id, items=items, created_users=created, logins=logins)
+    return DemoLoaded(project_id=project.id, items=items, created_users=created, logins=logins,
+                      image_project_id=image_project.id, image_items=image_items)
+
+
+def _image_demo(session: Session, limit: int | None) -> tuple[Project, int]:
+    from sqlalchemy import func
+
+    from app.models import Item
+
+    project = session.scalar(select(Project).where(Project.name == DEMO_IMAGE_PROJECT))
+    if project is not None:
+        return project, session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id))
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    project = create_project(session, created_by=admin, data=ProjectCreate(
+        name=DEMO_IMAGE_PROJECT, kind="image", labels=DIGIT_LABELS, strategy="auto", batch_size=10,
+        description="Which digit is drawn? Keys 1-9 for 1-9, a for 0.",
+        members=[u for u, _, role in DEMO_USERS if role != "admin"]))
+    result = import_pool(session, project=project, fileobj=io.BytesIO(digits_zip(limit)), filename="digits.zip")
+    return project, result.imported

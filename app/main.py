@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -21,6 +22,7 @@ from app.dashboard.pages import api_router as dashboard_api_router
 from app.dashboard.pages import router as dashboard_router
 from app.deps import LoginRequired, is_admin_request
 from app.errors import DomainError, validation_sentence
+from app.incoming import NUL_MESSAGE
 from app.labeling.pages import router as labeling_router
 from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
@@ -117,8 +119,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS,
-                                      (b"content-security-policy", policy)]
+                headers = list(message.get("headers", []))
+                # a response with a policy of its own (an item's picture: sandboxed) keeps it
+                own = any(name.lower() == b"content-security-policy" for name, _ in headers)
+                message["headers"] = [*headers, *SECURITY_HEADERS,
+                                      *(() if own else ((b"content-security-policy", policy),))]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -191,6 +196,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if _wants_json(request):
             return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
         return _error_page(request, exc.status_code, str(detail))
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError):
+        # The request models refuse NUL characters (app/incoming.py); a plain form field that still
+        # brings one to PostgreSQL's text gets the same 422, not a 500. Any other DataError is a bug.
+        if "NUL" not in str(exc.orig):
+            raise exc
+        message = f"The request was not saved: {NUL_MESSAGE}; take it out and send it again."
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=422)
+        return _error_page(request, 422, message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup
 
 from app.config import get_settings
 from app.deps import csrf_token
@@ -28,6 +29,19 @@ templates.env.filters["duration"] = duration
 # a feature stored as 4.0 was 4 in the file: shown as such on the card
 templates.env.filters["number"] = lambda v: (str(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15
                                              else v)
+
+
+def picture(project_id: int, digest: str | None, alt: str, css_class: str = "item-image") -> Markup:
+    """An image project's picture, served by digest to the project's members (app/pool/images.py);
+    the card's picture loads at once, the lists' thumbnails when scrolled to."""
+    if not digest:
+        return Markup("")
+    lazy = "" if css_class == "item-image" else ' loading="lazy"'
+    return Markup('<img class="{}" src="/projects/{}/images/{}" alt="{}"{}>').format(
+        css_class, int(project_id), digest, alt, Markup(lazy))
+
+
+templates.env.globals["picture"] = picture
 # the upload form refuses a file over the limit before sending it (the server refuses it too)
 templates.env.globals["max_upload_bytes"] = lambda: get_settings().max_upload_bytes
 

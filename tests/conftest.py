@@ -57,7 +57,7 @@ TABLES_CHILD_FIRST = ["item_quality", "quality_reports", "label_reviews",
                       "ranking_entries", "coverage_entries", "leases", "annotations", "jobs", "simulations",
                       "project_members",
                       "login_failures", "browser_sessions", "model_versions", "items",
-                      "projects", "api_tokens", "users"]
+                      "item_images", "projects", "api_tokens", "users"]
 
 
 def wipe_database() -> None:

@@ -59,18 +59,20 @@ def test_migrate_creates_the_schema_on_a_fresh_database(cli):
 
 def test_demo_prints_the_three_logins_and_is_idempotent(cli):
     from app.demo import DEMO_USERS
-    from app.models import Item, Project, User
+    from app.models import Item, PoolImageRow, Project, User
 
     first = cli.run("demo").stdout
     for username, password, role in DEMO_USERS:
         assert f"{username} / {password}" in first and role in first
     items, users, projects = cli.count(Item), cli.count(User), cli.count(Project)
-    assert items == 13_891 and f"{items} items" in first
-    assert users == 3 and projects == 1
+    # the Rotten Tomatoes snippets, and scikit-learn's 1,797 digits as an image project
+    assert items == 13_891 + 1_797 and "13891 items" in first and "1797 items" in first
+    assert users == 3 and projects == 2
+    assert cli.count(PoolImageRow) == 1_797
 
     second = cli.run("demo").stdout
     assert (cli.count(Item), cli.count(User), cli.count(Project)) == (items, users, projects)
-    assert f"{items} items" in second
+    assert "13891 items" in second and "1797 items" in second
     for username, password, _ in DEMO_USERS:
         assert f"{username} / {password}" in second
 

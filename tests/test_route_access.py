@@ -68,6 +68,9 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{project_id}/next"): SIGNED_IN,
     ("POST", "/api/v1/items/{item_id}/annotations"): SIGNED_IN,
     ("POST", "/api/v1/items/{item_id}/skip"): SIGNED_IN,
+    # an image project's pictures: for its members (anyone else gets the 404 of a missing project)
+    ("GET", "/api/v1/items/{item_id}/image"): SIGNED_IN,
+    ("GET", "/projects/{project_id}/images/{digest}"): SIGNED_IN,
     ("POST", "/api/v1/projects/{project_id}/undo"): SIGNED_IN,
     ("GET", "/api/v1/projects/{project_id}/models"): LEADS,
     ("GET", "/api/v1/projects/{project_id}/jobs"): LEADS,
@@ -149,7 +152,8 @@ def _path(template: str, world: dict, role: str) -> str:
     from app.models import ApiToken
 
     values = {"project_id": world["project"], "item_id": world["item"], "user_id": world["victim"],
-              "simulation_id": 1, "name": "items.csv", "token": "ab" * 16}
+              "simulation_id": 1, "name": "items.csv", "token": "ab" * 16,
+              "digest": "0" * 64}
     if "{token_id}" in template:
         with session_scope(write=False) as session:
             owner = world.get(role, world[ADMIN])

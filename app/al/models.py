@@ -12,6 +12,9 @@ from sklearn.preprocessing import StandardScaler
 
 TEXT = "text"
 TABULAR = "tabular"
+IMAGE = "image"  # a thumbnail's pixels (app/pool/images.py)
+EMBEDDING = "embedding"  # vectors the user made with a model of their choice
+SCALED_KINDS = (TABULAR, IMAGE, EMBEDDING)
 
 
 def build_featurizer(kind: str, n_items: int | None = None) -> BaseEstimator | TransformerMixin:
@@ -26,7 +29,7 @@ def build_featurizer(kind: str, n_items: int | None = None) -> BaseEstimator | T
             max_features=200_000,
             dtype=np.float64,
         )
-    if kind == TABULAR:
+    if kind in SCALED_KINDS:
         return StandardScaler()
     raise ValueError(f"unknown data kind {kind!r}")
 
@@ -46,8 +49,8 @@ def fit_featurizer(kind: str, raw, n_items: int | None = None):
 
 
 def build_classifier(kind: str, random_state: int | None = 0) -> LogisticRegression:
-    """Unfitted classifier for the features of `kind`: L2 logistic regression for both kinds."""
-    if kind not in (TEXT, TABULAR):
+    """Unfitted classifier for the features of `kind`: L2 logistic regression for every kind."""
+    if kind != TEXT and kind not in SCALED_KINDS:
         raise ValueError(f"unknown data kind {kind!r}")
     if kind == TEXT:
         # Few labelled rows and tens of thousands of TF-IDF columns: newton-cg converges in a handful

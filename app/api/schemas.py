@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.incoming import Incoming
+
 
 class WhyRead(BaseModel):
     source: str = Field(description="ranking, random, cold_start, holdout, direct, "
@@ -22,7 +24,7 @@ class ServedItem(BaseModel):
     lease_expires_at: datetime
 
 
-class AnnotationCreate(BaseModel):
+class AnnotationCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(min_length=1, max_length=200)
@@ -50,6 +52,9 @@ class ImportRead(BaseModel):
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    image_column: str | None = None
+    embedding_column: str | None = Field(None, description="the column of the items' own embeddings, which "
+                                                           "the model learns from")
     left_out_columns: list[str] = Field(default_factory=list,
                                         description="a labelloop export's holdout, n_annotations and adjudicated "
                                                     "columns, which describe the project it came from")
@@ -103,7 +108,7 @@ class UserRead(BaseModel):
     role: str
 
 
-class SimulationCreate(BaseModel):
+class SimulationCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     strategies: list[str] = Field(min_length=1, max_length=30)
@@ -125,7 +130,7 @@ class SimulationRead(BaseModel):
     finished_at: datetime | None
 
 
-class MemberAdd(BaseModel):
+class MemberAdd(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=80)

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from app.api.schemas import (
     AnnotationCreate,
@@ -30,8 +30,10 @@ from app.deps import (
     visible_project,
 )
 from app.errors import as_sentence
+from app.incoming import Incoming
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
+from app.pool.images import image_response
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.deletion import mark_deleted
@@ -127,9 +129,15 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
                      text_column: Annotated[str | None, Form(max_length=200)] = None,
                      id_column: Annotated[str | None, Form(max_length=200)] = None,
                      feature_columns: Annotated[str | None, Form(max_length=20_000)] = None,
-                     label_column: Annotated[str | None, Form(max_length=200)] = None):
-    """Import a pool: CSV, TSV, JSON Lines, a JSON array of objects, Parquet, or .txt (one text per line).
+                     label_column: Annotated[str | None, Form(max_length=200)] = None,
+                     embedding_column: Annotated[str | None, Form(max_length=200)] = None):
+    """Import a pool: CSV, TSV, JSON Lines, a JSON array of objects, Parquet, or .txt (one text per line);
+    for an image project also a .zip of images (with at most one table at its top naming them).
     All rows or none: a bad file answers 422 with every problem found.
+
+    `text_column` names the text (text projects) or the image (image projects: base64, a data URI,
+    image bytes, or a file of the .zip). `embedding_column` (by default a column named `embedding` or
+    `vector`) holds each item's own embedding, which the model then learns from.
 
     `label_column` names a column of labels already given (an export's `label`, say): they become
     training labels recorded under the caller, with `why.source` "import"; empty cells stay unlabelled."""
@@ -137,7 +145,7 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
     features = column_list(feature_columns)
     result = import_pool(session, project=project, fileobj=file.file, filename=file.filename, fmt=format,
                          text_column=text_column, id_column=id_column, feature_columns=features,
-                         label_column=label_column, imported_by=user)
+                         label_column=label_column, embedding_column=embedding_column, imported_by=user)
     return ImportRead(**result.__dict__)
 
 
@@ -153,9 +161,30 @@ def _served_or_204(served: labeling.Served | None, project: Project):
     if served is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     item = served.item
-    return ServedItem(id=item.id, external_id=item.external_id, data=item.payload,
+    return ServedItem(id=item.id, external_id=item.external_id, data=public_payload(project, item),
                       meta=served.card_meta(project.labels),
                       why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
+
+
+def public_payload(project: Project, item: Item) -> dict:
+    """An item's data as the API shows it: the text, a table's features, or an image's digest and
+    address (its thumbnail pixels are the model's business); an embedding is the caller's own."""
+    payload = {key: value for key, value in item.payload.items() if key != "embedding"}
+    if project.kind == "image":
+        return {"image": payload.get("image"), "image_url": f"/api/v1/items/{item.id}/image"}
+    return payload
+
+
+@router.get("/items/{item_id}/image", response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "The item's picture"}})
+def api_item_image(item_id: DbId, user: ApiUser, session: ReadSessionDep):
+    """An image project's item's picture, under the type read from its bytes."""
+    item, project = _item(session, item_id, user)
+    response = image_response(session, project.id, item.payload.get("image", "")) \
+        if project.kind == "image" else None
+    if response is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} is not an image.")
+    return response
 
 
 def _item(session, item_id: int, user: User) -> tuple[Item, Project]:
@@ -189,7 +218,7 @@ def api_skip(item_id: DbId, user: ApiUser, session: SessionDep, response: Respon
     return _annotation_read(annotation)
 
 
-class UserCreate(BaseModel):
+class UserCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=80)
@@ -197,7 +226,7 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=1, max_length=1000, description="at least 8 characters")
 
 
-class UserChange(BaseModel):
+class UserChange(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     role: str | None = None
@@ -256,9 +285,9 @@ def api_list_items(project_id: DbId, user: ApiLead, session: ReadSessionDep,
     if show not in FILTERS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"Unknown filter {show!r}; use one of {', '.join(FILTERS)}.")
-    page = browse(session, project=_project(session, project_id, user), after=after, show=show, label=label,
-                  limit=limit)
-    return {"items": [{"id": i.id, "external_id": i.external_id, "data": i.payload, "meta": i.meta,
+    project = _project(session, project_id, user)
+    page = browse(session, project=project, after=after, show=show, label=label, limit=limit)
+    return {"items": [{"id": i.id, "external_id": i.external_id, "data": public_payload(project, i), "meta": i.meta,
                        "label": i.final_label, "state": i.state, "n_annotations": i.n_annotations,
                        "holdout": i.is_holdout} for i in page.items],
             "next_after": page.next_after}

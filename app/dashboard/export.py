@@ -16,7 +16,7 @@ from app.al import build_classifier
 from app.errors import InvalidInput, NotFound
 from app.models import Annotation, Item, ModelVersion, Project, User
 from app.pool.parsing import FORMULA_START
-from app.training.features import pool_features, raw_inputs
+from app.training.features import feature_kind, pool_features, raw_inputs
 from app.training.service import load_pipeline
 
 SLICES = ("all", "active", "holdout")
@@ -40,7 +40,8 @@ ANNOTATION_COLUMNS = ["item_id", "label", "skipped", "annotator", "created_at", 
 def item_columns(session: Session, project: Project, slice_: str = "all") -> list[str]:
     """An item export's columns: id, the data, label and how it was reached, then every metadata key
     the slice's labelled items have, in the order first met (a read of the metadata alone)."""
-    data = ["text"] if project.kind == "text" else list(project.feature_names or [])
+    data = ["text"] if project.kind == "text" else ["image"] if project.kind == "image" \
+        else list(project.feature_names or [])
     columns = ["id", *data, "label", "holdout", "n_annotations", "adjudicated"]
     seen = dict.fromkeys(columns)
     stmt = (select(Item.meta).where(Item.project_id == project.id, Item.final_label.is_not(None),
@@ -60,6 +61,8 @@ def item_rows(session: Session, project: Project, slice_: str = "all") -> Iterat
         row = {"id": item.external_id}
         if project.kind == "text":
             row["text"] = item.payload["text"]
+        elif project.kind == "image":
+            row["image"] = item.payload["image"]  # the SHA-256 of the stored picture
         else:
             row.update(zip(project.feature_names or [], item.payload["features"], strict=False))
         row.update({"label": item.final_label, "holdout": item.is_holdout, "n_annotations": item.n_annotations,
@@ -137,15 +140,14 @@ def model_bundle(session: Session, project: Project, *, include_holdout: bool = 
         features = pool_features(session, project)
         ids = np.asarray([r[0] for r in rows], dtype=np.int64)
         y = np.asarray([r[1] for r in rows], dtype=object)
-        classifier = build_classifier(project.kind).fit(features.X[features.rows_for(ids)], y)
+        classifier = build_classifier(feature_kind(project)).fit(features.X[features.rows_for(ids)], y)
         pipeline.steps[-1] = ("classifier", classifier)
         n_labels = len(y)
     bundle = {
         "pipeline": pipeline,
         "classes": [str(c) for c in pipeline.classes_],
         "kind": project.kind,
-        "input": "a list of texts" if project.kind == "text" else
-                 f"a 2-D array of rows with the features {project.feature_names}",
+        "input": _model_input(project),
         "features": project.feature_names,
         "project": {"id": project.id, "name": project.name},
         "model_version": model.version,
@@ -181,7 +183,7 @@ def prediction_rows(session: Session, project: Project) -> Iterator[dict]:
                            .where(Item.project_id == project.id).order_by(Item.id)
                            .execution_options(yield_per=PREDICTION_CHUNK))
     for chunk in rows.partitions(PREDICTION_CHUNK):
-        proba = pipeline.predict_proba(raw_inputs(project.kind, [payload for _, payload, _, _ in chunk]))
+        proba = pipeline.predict_proba(raw_inputs(feature_kind(project), [payload for _, payload, _, _ in chunk]))
         best = proba.argmax(axis=1)
         for (external_id, _, label, holdout), p, b in zip(chunk, proba, best, strict=True):
             yield {"id": external_id, "predicted": shown[b] if b < len(shown) else classes[b],
@@ -200,4 +202,18 @@ def _current_model(session: Session, project: Project) -> ModelVersion:
 
 def raw_for_items(project: Project, items: list[Item]):
     """What an exported pipeline's `predict` takes for these items."""
-    return raw_inputs(project.kind, [item.payload for item in items])
+    return raw_inputs(feature_kind(project), [item.payload for item in items])
+
+
+def _model_input(project: Project) -> str:
+    """What an exported pipeline's `predict` takes, in words."""
+    kind = feature_kind(project)
+    if kind == "text":
+        return "a list of texts"
+    if kind == "embedding":
+        return f"a 2-D array of the items' embeddings ({project.embedding_dim} numbers each)"
+    if kind == "image":
+        return ("a 2-D array of 16 x 16 RGB thumbnail pixels, 0-255, row by row "
+                "(app.pool.images.read_image(data).pixels)")
+    extra = f", then the {project.embedding_dim} numbers of the embedding" if project.embedding_dim else ""
+    return f"a 2-D array of rows with the features {project.feature_names}{extra}"

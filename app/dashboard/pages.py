@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from app.dashboard import export
 from app.dashboard.service import adjudicate, disagreements, project_stats
@@ -21,6 +21,7 @@ from app.deps import (
     csrf_protect,
     project_for,
 )
+from app.incoming import Incoming
 from app.models import Item, Project
 from app.templating import is_htmx, render
 
@@ -127,7 +128,7 @@ def api_export(project_id: DbId, name: str, user: ApiLead, session: ReadSessionD
     return _export_response(session, project_for(session, user, project_id), name, slice, include_holdout)
 
 
-class AdjudicationCreate(BaseModel):
+class AdjudicationCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(min_length=1, max_length=200)

@@ -4,6 +4,7 @@ from app.models._common import utcnow
 from app.models.annotation import Annotation, ServeSource
 from app.models.browser_session import BrowserSession
 from app.models.coverage import CoverageEntry
+from app.models.image import PoolImageRow
 from app.models.item import Item, ItemState
 from app.models.job import Job, JobStatus
 from app.models.lease import Lease
@@ -29,6 +30,7 @@ __all__ = [
     "Lease",
     "LoginFailure",
     "ModelVersion",
+    "PoolImageRow",
     "Project",
     "ProjectKind",
     "ProjectMember",

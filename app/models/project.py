@@ -11,6 +11,7 @@ from app.models._common import utcnow
 class ProjectKind(StrEnum):
     text = "text"
     tabular = "tabular"
+    image = "image"
 
 
 class Project(Base):
@@ -32,6 +33,10 @@ class Project(Base):
     show_model_guess: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Tabular pools: the feature columns fixed by the first upload, in order.
     feature_names: Mapped[list[str] | None] = mapped_column(JSON)
+    # Items' own embeddings (an embedding column): their length, fixed by the first upload that has
+    # them; None when the items have none. With them the model learns from the embeddings (after a
+    # table's feature columns) instead of TF-IDF or thumbnail pixels.
+    embedding_dim: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # The model version whose ranking is served. Swapping this one value publishes a new ranking.

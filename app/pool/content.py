@@ -10,6 +10,10 @@ def content_hash(payload: dict) -> int:
     is stored). Metadata is left out: the same text with another source column is the same thing to
     label. 64 bits: two pools of a million rows share a hash by chance with odds of about 1 in 20
     million, and an integer column costs the import little. (Migration 0011 holds a copy of this
-    function for the rows imported before it; change both or neither.)"""
+    function for the rows imported before it; change both or neither.) An item's own embedding is
+    left out too: it describes the content, it is not what an annotator sees; the rows imported
+    before embeddings existed have none, so their hashes are unchanged."""
+    if "embedding" in payload:
+        payload = {key: value for key, value in payload.items() if key != "embedding"}
     data = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from app.pool.images import MAX_IMAGE_BYTES, ImageProblem, PoolImage, image_bytes, read_image
+
 MAX_ERRORS = 20
 MAX_FIELD_BYTES = 10 * 1024 * 1024
 # Metadata nested deeper than this is refused: storing and showing it would recurse that deep.
@@ -31,7 +33,10 @@ csv.field_size_limit(MAX_FIELD_BYTES)
 
 # tsv: CSV with tabs; txt: one text per line, no header (Prodigy's and Label Studio's plain text);
 # json: an array of objects (a Label Studio or generic JSON export), or JSON Lines under that name
-FORMATS = ("csv", "tsv", "txt", "jsonl", "json", "parquet")
+# zip: images (image projects), with at most one table at its top naming them (the "manifest")
+FORMATS = ("csv", "tsv", "txt", "jsonl", "json", "parquet", "zip")
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 
 
 class UploadError(ValueError):
@@ -58,6 +63,7 @@ class ParsedItem:
     meta: dict
     label: str | None = None  # from the label column, when one was chosen; None: unlabelled
     where: str = ""  # how a message names its place: "line 3", "row 3", "item 3 of the array"
+    image: PoolImage | None = None  # image projects: the checked image (payload["image"] is its digest)
 
 
 # Column names that say "a key or a row number" (pandas writes its index as "Unnamed: 0")
@@ -67,6 +73,11 @@ ID_LIKE = re.compile(r"(?i)(row[ _]?(id|no|num|number)|index|idx|unnamed: ?\d+|\
 # Column names that say "the answer": never guessed to be features
 ANSWER_LIKE = re.compile(r"(?i)(labels?|target|class|gold|answer|category|outcome|truth|ground[ _]truth|y_true)")
 
+# Column names that say "a vector of numbers made by some model": the item's embedding
+EMBEDDING_LIKE = re.compile(r"(?i)(embeddings?|vectors?|emb)")
+# Column names that say "the image" in an image project's file
+IMAGE_LIKE = ("image", "img", "picture", "file", "filename", "file_name", "path", "image_path")
+
 
 @dataclass
 class ColumnPlan:
@@ -74,6 +85,8 @@ class ColumnPlan:
 
     id_column: str | None = None
     text_column: str | None = None
+    image_column: str | None = None
+    embedding_column: str | None = None
     label_column: str | None = None
     feature_columns: list[str] = field(default_factory=list)
     meta_columns: list[str] = field(default_factory=list)
@@ -81,7 +94,8 @@ class ColumnPlan:
 
     def unclaimed(self, columns, *, features: bool = True) -> list[str]:
         """`columns` that no role takes (metadata, or candidate features with `features=False`)."""
-        taken = {self.id_column, self.text_column, self.label_column, *self.left_out,
+        taken = {self.id_column, self.text_column, self.image_column, self.embedding_column, self.label_column,
+                 *self.left_out,
                  *(self.feature_columns if features else ())}
         return [c for c in columns if c not in taken]
 
@@ -107,10 +121,12 @@ def detect_format(filename: str | None, declared: str | None = None) -> str:
         return "tsv"
     if name.endswith(".txt"):
         return "txt"
+    if name.endswith(".zip"):
+        return "zip"
     if name.endswith(".csv") or not name:
         return "csv"
-    raise UploadError([f"cannot tell the format of {filename!r}: name it .csv, .tsv, .txt, .jsonl, .json or "
-                       ".parquet"])
+    raise UploadError([f"cannot tell the format of {filename!r}: name it .csv, .tsv, .txt, .jsonl, .json, "
+                       ".parquet or .zip"])
 
 
 class PoolParser:
@@ -128,10 +144,18 @@ class PoolParser:
         label_column: str | None = None,
         labels: Iterable[str] | None = None,
         max_decoded_bytes: int | None = None,
+        embedding_column: str | None = None,
+        embedding_dim: int | None = None,
+        embeddings_wanted: bool | None = None,
     ):
         """`label_column` names the column of pre-annotated labels; its values must be among `labels`
         (the project's), and an empty cell leaves the item unlabelled. `max_decoded_bytes` bounds
-        what a compressed (Parquet) file may expand to, so a small file cannot fill memory and disk."""
+        what a compressed (Parquet, zip) file may expand to, so a small file cannot fill memory and disk.
+
+        An embedding column (named, or one named like EMBEDDING_LIKE) gives each item a vector the
+        model learns from. `embedding_dim` is the length the project's earlier items fixed;
+        `embeddings_wanted` says whether the project's items have them (True), have none (False: a
+        column now would cover only some items), or the project is empty (None: either)."""
         if label_column and labels is None:
             raise ValueError("a label column needs the project's labels to check its values against")
         self.fileobj = fileobj
@@ -154,13 +178,19 @@ class PoolParser:
         self._auto_features = False
         self.max_decoded_bytes = max_decoded_bytes
         self.not_accepted = 0  # Prodigy answers "reject" / "ignore": rows left unlabelled
+        self.requested_embedding_column = embedding_column or None
+        self.embedding_dim = embedding_dim
+        self.embeddings_wanted = embeddings_wanted
+        self._archive: dict | None = None  # a .zip being read: its members by name, which hold the images
+        self._zipfile = None
+        self._dim_from = "this project's embeddings"  # what fixed embedding_dim, for the messages
 
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
         try:
             records = {"csv": self._csv_records, "tsv": self._csv_records, "txt": self._txt_records,
                        "jsonl": self._jsonl_records, "json": self._json_records,
-                       "parquet": self._parquet_records}[self.fmt]()
+                       "parquet": self._parquet_records, "zip": self._zip_records}[self.fmt]()
             for where, line, record in records:
                 self.rows_read += 1
                 if self.fmt in ("jsonl", "json"):
@@ -191,6 +221,9 @@ class PoolParser:
                 self._error("the file is UTF-16 (it starts with a UTF-16 byte order mark, or its first line has NUL "
                             "bytes between its letters); save it as UTF-8")
                 raise _CannotGoOn
+            if b"\x00" in raw:
+                self._error(f"line {lineno}: holds a NUL character (byte 0x00), which cannot be stored as text; "
+                            "take it out")
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -335,6 +368,58 @@ class PoolParser:
                 row_number += 1
                 yield f"row {row_number}", row_number, record
 
+    def _zip_records(self) -> Iterator[tuple[str, int, dict]]:
+        """A .zip of images. With one table at its top (CSV, TSV, JSON Lines, JSON or Parquet), that
+        table's rows are the items and its image column names their files in the archive. Without
+        one, every image is an item: its id is its path in the archive and column `folder` (its
+        folder's name) is metadata, or its label when `folder` is chosen as the label column (the
+        one-folder-per-label layout of image datasets)."""
+        import zipfile
+
+        if self.kind != "image":
+            self._error("a .zip holds images: it suits image projects; upload this project's rows as CSV, "
+                        "JSON Lines, JSON or Parquet")
+            return
+        try:
+            archive = zipfile.ZipFile(self.fileobj)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            self._error(f"not a readable .zip file ({exc})")
+            return
+        members = [info for info in archive.infolist() if not info.is_dir()
+                   and not info.filename.startswith("__MACOSX/")
+                   and not info.filename.rsplit("/", 1)[-1].startswith(".")]
+        expands_to = sum(info.file_size for info in members)
+        if self.max_decoded_bytes is not None and expands_to > self.max_decoded_bytes:
+            self._error(f"the .zip expands to {expands_to // 2**20} MB once unpacked, above the upload limit of "
+                        f"{self.max_decoded_bytes // 2**20} MB; split it into smaller files")
+            raise _CannotGoOn
+        self._archive = {info.filename: info for info in members}
+        self._zipfile = archive
+        tables = [info.filename for info in members if "/" not in info.filename
+                  and not info.filename.lower().endswith(IMAGE_SUFFIXES)
+                  and _table_format(info.filename) is not None]
+        if len(tables) > 1:
+            self._error(f"the .zip holds {len(tables)} tables at its top ({', '.join(map(repr, tables))}); keep one, "
+                        "naming the images")
+            raise _CannotGoOn
+        if tables:
+            self.fmt = _table_format(tables[0])
+            self.fileobj = io.BytesIO(archive.read(tables[0]))
+            readers = {"csv": self._csv_records, "tsv": self._csv_records, "jsonl": self._jsonl_records,
+                       "json": self._json_records, "parquet": self._parquet_records}
+            for where, line, record in readers[self.fmt]():
+                yield f"{tables[0]} {where}", line, record
+            return
+        others = [name for name in self._archive if not name.lower().endswith(IMAGE_SUFFIXES)]
+        if others:
+            self._error(f"the .zip holds files that are neither images nor a table naming them: "
+                        f"{', '.join(map(repr, others[:5]))}{' and more' if len(others) > 5 else ''}")
+            raise _CannotGoOn
+        self.columns = ["id", "image", "folder"]
+        for number, name in enumerate(sorted(self._archive), 1):
+            folder = name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else ""
+            yield f"file {name!r}", number, {"id": name, "image": name, "folder": folder}
+
     # -- planning and conversion --------------------------------------------------------------
     def _check_header(self, header: list[str], where: str) -> bool:
         ok = True
@@ -352,7 +437,8 @@ class PoolParser:
     def _plan(self, columns: list[str]) -> ColumnPlan | None:
         plan = ColumnPlan()
         missing = [c for c in [self.requested_id_column, self.requested_text_column, self.requested_label_column,
-                               *(self.requested_features or [])] if c and c not in columns]
+                               self.requested_embedding_column, *(self.requested_features or [])]
+                   if c and c not in columns]
         if missing:
             self._error(f"column {', '.join(map(repr, missing))} not in the file; "
                         f"it has {', '.join(map(repr, columns))}")
@@ -365,11 +451,30 @@ class PoolParser:
                 self._error("no text column: name it 'text' or choose one of "
                             + ", ".join(map(repr, columns)))
                 return None
+        elif self.kind == "image":
+            plan.image_column = self.requested_text_column or next(
+                (c for c in columns if c.strip().lower() in IMAGE_LIKE and c != plan.label_column), None)
+            if plan.image_column is None:
+                self._error("no image column: name it 'image' or choose one of " + ", ".join(map(repr, columns)))
+                return None
         else:
             plan.feature_columns = self.requested_features or []
             self._auto_features = self.requested_features is None
+        plan.embedding_column = self.requested_embedding_column or next(
+            (c for c in columns if EMBEDDING_LIKE.fullmatch(c.strip()) and c != plan.label_column), None)
+        if self.embeddings_wanted and plan.embedding_column is None:
+            self._error(f"this project's items have embeddings ({self.embedding_dim} numbers each) and the model "
+                        "learns from them, so every item needs one: this file has no embedding column (name it "
+                        "'embedding')")
+            return None
+        if self.embeddings_wanted is False and plan.embedding_column is not None:
+            self._error(f"column {plan.embedding_column!r} holds embeddings, but this project's items have none (its "
+                        "first file brought none), so the model could not learn from them; leave the column out or "
+                        "rename it, or import the pool into a new project")
+            return None
         if plan.label_column is not None:
-            roles = {"id": [plan.id_column], "text": [plan.text_column], "feature": plan.feature_columns}
+            roles = {"id": [plan.id_column], "text": [plan.text_column], "image": [plan.image_column],
+                     "embedding": [plan.embedding_column], "feature": plan.feature_columns}
             clash = next((role for role, named in roles.items() if plan.label_column in named), None)
             if clash:
                 self._error(f"column {plan.label_column!r} cannot be both the label column and the {clash} column")
@@ -388,6 +493,8 @@ class PoolParser:
             external_id = _as_text(record.get(plan.id_column))
             if not external_id:
                 self._error(f"{where}, column {plan.id_column!r}: the id is empty")
+            elif "\x00" in external_id:
+                self._error(f"{where}, column {plan.id_column!r}: the id holds a NUL character (byte 0x00)")
             elif len(external_id) > 200:
                 self._error(f"{where}, column {plan.id_column!r}: the id is longer than 200 characters")
             elif external_id in self._seen_ids:
@@ -409,6 +516,8 @@ class PoolParser:
                 payload = {}
             else:
                 payload = {"text": text}
+        elif self.kind == "image":
+            payload = self._image_payload(where, record)
         else:
             if self._auto_features:
                 self._choose_features(record)
@@ -421,6 +530,9 @@ class PoolParser:
                         self._error(f"{where}, column {column!r}: {value}")
                     values.append(value)
             payload = {"features": values}
+        image = payload.pop("_image", None)
+        if plan.embedding_column is not None:
+            payload["embedding"] = self._embedding(where, record.get(plan.embedding_column))
         label = self._label(where, record) if plan.label_column is not None else None
         if len(self.errors) > problems_before:
             return None
@@ -434,7 +546,55 @@ class PoolParser:
                 self._error(f"{where}, column {column!r}: nested deeper than {MAX_NESTING} levels")
         if len(self.errors) > problems_before:
             return None
-        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label, where=where)
+        return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label, where=where,
+                          image=image)
+
+    def _image_payload(self, where: str, record: dict[str, Any]) -> dict:
+        """{"image": digest, "features": thumbnail pixels, "_image": the PoolImage}, or {} after an error."""
+        column = self.plan.image_column
+        place = where if self.columns == ["id", "image", "folder"] and self._archive is not None \
+            else f"{where}, column {column!r}"
+        cell = record.get(column)
+        data = self._member_bytes(cell) if self._archive is not None and isinstance(cell, str) else image_bytes(cell)
+        if isinstance(data, str):
+            self._error(f"{place}: {data}")
+            return {}
+        try:
+            image = read_image(data)
+        except ImageProblem as exc:
+            self._error(f"{place}: {exc}")
+            return {}
+        return {"image": image.digest, "features": image.pixels, "_image": image}
+
+    def _member_bytes(self, name: str) -> bytes | str:
+        """The bytes of the archive's file `name` (as the manifest writes it), or why there are none."""
+        import zipfile
+
+        key = name.strip().replace("\\", "/").removeprefix("./").lstrip("/")
+        info = self._archive.get(key)
+        if info is None:
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            return f"{shown!r} is not a file in the .zip" if name.strip() else "the image is empty"
+        if info.file_size > MAX_IMAGE_BYTES:
+            return (f"{key!r} is {info.file_size / 2**20:.1f} MB, above the {MAX_IMAGE_BYTES // 2**20} MB an image "
+                    "may have")
+        try:
+            return self._zipfile.read(info)
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            return f"{key!r} cannot be unpacked ({exc})"
+
+    def _embedding(self, where: str, value: Any) -> list[float]:
+        column = self.plan.embedding_column
+        vector = _as_vector(value)
+        if isinstance(vector, str):
+            self._error(f"{where}, column {column!r}: {vector}")
+            return []
+        if self.embedding_dim is None:
+            self.embedding_dim, self._dim_from = len(vector), f"the embedding on {where}"
+        elif len(vector) != self.embedding_dim:
+            self._error(f"{where}, column {column!r}: the embedding has {len(vector)} numbers, where "
+                        f"{self._dim_from} has {self.embedding_dim}; every embedding of a project has the same length")
+        return vector
 
     def _label(self, where: str, record: dict[str, Any]) -> str | None:
         """The row's label: None for an empty cell, else one of the project's labels (or an error)."""
@@ -507,6 +667,44 @@ def _label_studio_task(record: dict) -> dict:
         row.setdefault("label", choices if len(choices) != 1 else choices[0])
         break
     return row
+
+
+def _table_format(name: str) -> str | None:
+    try:
+        fmt = detect_format(name)
+    except UploadError:
+        return None
+    return fmt if fmt in TABLE_FORMATS else None
+
+
+MAX_EMBEDDING_DIM = 16_384
+
+
+def _as_vector(value: Any) -> list[float] | str:
+    """An embedding cell as a list of finite floats (a JSON or Parquet list, or text "[0.1, 0.2]" or
+    "0.1 0.2" in a CSV), or a sentence saying why it is not one."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return "the embedding is empty"
+        try:
+            value = json.loads(text) if text.startswith("[") else [float(v) for v in re.split(r"[\s,;]+", text) if v]
+        except (ValueError, RecursionError):
+            return "not a list of numbers (write it as [0.12, -0.5, ...])"
+    if value is None:
+        return "the embedding is empty"
+    if not isinstance(value, list | tuple):
+        return f"expected a list of numbers, found {type(value).__name__}"
+    if not value:
+        return "the embedding is empty"
+    if len(value) > MAX_EMBEDDING_DIM:
+        return f"the embedding has {len(value):,} numbers, above the {MAX_EMBEDDING_DIM:,} an embedding may have"
+    numbers = []
+    for position, number in enumerate(value, 1):
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            return f"number {position} of the embedding is {number!r}, not a finite number"
+        numbers.append(float(number))
+    return numbers
 
 
 def _unguarded(cell: str) -> str:

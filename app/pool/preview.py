@@ -37,14 +37,15 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         fmt = detect_format(filename)
     except UploadError as exc:
         return Preview(fmt="", errors=exc.errors)
-    if fmt == "parquet" and partial:  # its columns are described at its end: a head is no Parquet file
+    if fmt in ("parquet", "zip") and partial:  # described at their end: a head is no Parquet file or .zip
         return Preview(fmt=fmt, partial=partial)
     if partial and b"\n" in head:
         head = head[:head.rindex(b"\n") + 1]  # a cut line is no row
     if project.kind == "tabular" and project.feature_names and not feature_columns:
         feature_columns = project.feature_names
     parser = PoolParser(io.BytesIO(head), kind=project.kind, fmt=fmt, text_column=text_column, id_column=id_column,
-                        feature_columns=feature_columns, label_column=label_column, labels=project.labels)
+                        feature_columns=feature_columns, label_column=label_column, labels=project.labels,
+                        embedding_dim=project.embedding_dim)
     preview = Preview(fmt=fmt, partial=partial)
     records = []
     # the parser's items carry the values it will store; the preview shows the file's own cells
@@ -57,6 +58,8 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
     if plan is not None:
         for column in preview.columns:
             preview.roles[column] = ("id" if column == plan.id_column else "text" if column == plan.text_column
+                                     else "image" if column == plan.image_column
+                                     else "embedding" if column == plan.embedding_column
                                      else "label" if column == plan.label_column
                                      else "feature" if column in plan.feature_columns
                                      else "left out" if column in plan.left_out else "metadata")
@@ -66,7 +69,13 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
             row[plan.id_column] = item.external_id
         if "text" in item.payload:
             row[plan.text_column] = item.payload["text"]
-        for name, value in zip(plan.feature_columns if plan else [], item.payload.get("features", []), strict=False):
+        if item.image is not None:
+            row[plan.image_column] = f"{item.image.media_type.split('/')[1].upper()} {item.image.width} x " \
+                                     f"{item.image.height}"
+        if plan is not None and plan.embedding_column:
+            row[plan.embedding_column] = f"{len(item.payload.get('embedding', []))} numbers"
+        for name, value in zip(plan.feature_columns if plan else [], item.payload.get("features", []) if
+                               item.image is None else [], strict=False):
             row[name] = value
         if plan is not None and plan.label_column:
             row[plan.label_column] = item.label or ""

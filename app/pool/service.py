@@ -13,7 +13,7 @@ from app.config import get_settings
 from app.db import bulk_insert, dump_json, refresh_planner_statistics
 from app.errors import DomainError
 from app.labeling.service import refresh_item
-from app.models import Annotation, Item, ItemState, Project, ServeSource, User, utcnow
+from app.models import Annotation, Item, ItemState, PoolImageRow, Project, ServeSource, User, utcnow
 from app.pool.content import content_hash
 from app.pool.parsing import PoolParser, UploadError, detect_format
 from app.training.cold_start import queue_cold_start
@@ -33,6 +33,8 @@ class ImportResult:
     text_column: str | None
     feature_columns: list[str]
     meta_columns: list[str]
+    image_column: str | None = None
+    embedding_column: str | None = None  # the items' own embeddings (see Project.embedding_dim)
     left_out_columns: list[str] = field(default_factory=list)  # an export's bookkeeping columns
     label_column: str | None = None
     labelled: int = 0  # items that came with a label (training and holdout labels alike)
@@ -55,7 +57,7 @@ class ImportRefused(DomainError):
 def import_pool(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
                 fmt: str | None = None, text_column: str | None = None, id_column: str | None = None,
                 feature_columns: list[str] | None = None, label_column: str | None = None,
-                imported_by: User | None = None,
+                embedding_column: str | None = None, imported_by: User | None = None,
                 on_progress: Callable[[int, int | None, str], None] | None = None) -> ImportResult:
     """Stream `fileobj` into `project` in bulk inserts. Any problem raises ImportRefused and
     nothing of the file stays (a savepoint is rolled back, whatever the caller then does).
@@ -74,7 +76,8 @@ def import_pool(session: Session, *, project: Project, fileobj: BinaryIO, filena
     with session.begin_nested():
         return _import(session, project=project, fileobj=fileobj, filename=filename, fmt=fmt,
                        text_column=text_column, id_column=id_column, feature_columns=feature_columns,
-                       label_column=label_column or None, imported_by=imported_by,
+                       label_column=label_column or None, embedding_column=embedding_column or None,
+                       imported_by=imported_by,
                        on_progress=on_progress)
 
 
@@ -87,7 +90,7 @@ def _position(fileobj) -> int | None:
 
 def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: str | None,
             fmt: str | None, text_column: str | None, id_column: str | None,
-            feature_columns: list[str] | None, label_column: str | None,
+            feature_columns: list[str] | None, label_column: str | None, embedding_column: str | None,
             imported_by: User | None, on_progress: Callable | None = None) -> ImportResult:
     try:
         fmt = detect_format(filename, fmt)
@@ -97,11 +100,13 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         raise ValueError("importing labels needs the user they are recorded under")
     if project.kind == "tabular" and project.feature_names and not feature_columns:
         feature_columns = project.feature_names
+    existing_count = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
     parser = PoolParser(fileobj, kind=project.kind, fmt=fmt, text_column=text_column,
                         id_column=id_column, feature_columns=feature_columns,
                         label_column=label_column, labels=project.labels,
-                        max_decoded_bytes=get_settings().max_upload_bytes)
-    existing_count = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id)) or 0
+                        max_decoded_bytes=get_settings().max_upload_bytes,
+                        embedding_column=embedding_column, embedding_dim=project.embedding_dim,
+                        embeddings_wanted=bool(project.embedding_dim) if existing_count else None)
     rng = random.Random()
     # The holdout is a uniform random slice of the pool fixed at import: the items whose random key
     # falls below the project's fraction. The strategy never ranks them, so the labelled part of the
@@ -173,8 +178,14 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             batch[:] = [row for row, kept in zip(batch, keep, strict=True) if kept]
             batch_labels[:] = [label for label, kept in zip(batch_labels, keep, strict=True) if kept]
         name_rows_without_id()
+        images = {}
         for row in batch:
+            image = row.pop("_image")
+            if image is not None:
+                images[image.digest] = image
             del row["_explicit_id"], row["_line"]
+        if images:
+            _store_images(session, project, images)
         if any(label is not None for label in batch_labels):
             # The new ids come back from the same bulk insert (RETURNING), keyed by external id (unique
             # in the project), so the chunk's annotations are one more bulk insert: no lookups. Two
@@ -219,6 +230,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "created_at": now,  # one value for the file (a default would call utcnow per row)
             "_line": (parsed.line, parsed.where),
             "_explicit_id": parsed.external_id is not None,
+            "_image": parsed.image,
         })
         batch_labels.append(label)
         if len(batch) >= INSERT_CHUNK:
@@ -237,6 +249,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
+    if project.embedding_dim is None and parser.embedding_dim and rows_read - skipped:
+        project.embedding_dim = parser.embedding_dim
     session.flush()
     refresh_planner_statistics(session, "items", *(["annotations"] if labelled else []))
     forget(project.id)
@@ -250,6 +264,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         maybe_queue_training(session, project=project)
     return ImportResult(imported=rows_read - skipped, format=fmt, id_column=plan.id_column,
                         text_column=plan.text_column, feature_columns=plan.feature_columns,
+                        image_column=plan.image_column, embedding_column=plan.embedding_column,
                         meta_columns=plan.meta_columns, left_out_columns=plan.left_out,
                         label_column=plan.label_column, labelled=labelled,
                         skipped_duplicates=skipped, skipped_places=skipped_places,
@@ -279,6 +294,19 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
     bulk_insert(session, table.name, columns, [
         tuple(value if convert is None else convert(value)
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
+
+
+def _store_images(session: Session, project: Project, images: dict) -> None:
+    """The chunk's pictures not stored yet (by digest: a picture already in the project is kept once)."""
+    digests = sorted(images)
+    for start in range(0, len(digests), 500):
+        for digest in session.scalars(select(PoolImageRow.digest).where(
+                PoolImageRow.project_id == project.id, PoolImageRow.digest.in_(digests[start:start + 500]))):
+            images.pop(digest)
+    if images:
+        session.execute(insert(PoolImageRow), [
+            {"project_id": project.id, "digest": image.digest, "media_type": image.media_type,
+             "width": image.width, "height": image.height, "data": image.data} for image in images.values()])
 
 
 def _contents(session: Session, project: Project) -> dict[int, int]:
@@ -322,7 +350,7 @@ def _known_items(session: Session, project: Project, rows: list[dict]) -> dict[s
                 Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500])))})
     other = sorted((by_id[i]["_line"] for i, (_, content) in found.items() if content != by_id[i]["content_hash"]))
     if other:
-        what = "text" if project.kind == "text" else "features"
+        what = {"text": "text", "image": "image"}.get(project.kind, "features")
         names = {by_id[i]["_line"]: i for i in found}
         more = [f"and {len(other) - 20} more ids of this file are already in the project"] if len(other) > 20 else []
         raise ImportRefused([f"{where}: id {names[(line, where)]!r} is already in this project, with another {what}; "

@@ -18,13 +18,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.db import session_scope
-from app.models import Item, Job, JobStatus, ModelVersion, Project, utcnow
+from app.models import Item, Job, JobStatus, ModelVersion, PoolImageRow, Project, utcnow
 from app.training.features import forget, project_cache_dir
 from app.training.service import drop_ranking
 
 log = logging.getLogger(__name__)
 DELETE_KIND = "delete_project"
 ITEM_CHUNK = 2_000  # items per write transaction, each with its answers, leases and quality rows
+IMAGE_CHUNK = 200  # pictures per write transaction (a few MB each at most)
 
 
 def mark_deleted(session: Session, *, project: Project) -> None:
@@ -63,6 +64,17 @@ def purge_project(project_id: int, *, on_step: Callable[[str, int, float], None]
             session.execute(delete(Item).where(Item.id.in_(ids)).execution_options(synchronize_session=False))
             removed += len(ids)
         timed("items", started, len(ids))
+    while True:  # an image project's pictures: gigabytes, perhaps, so in chunks too
+        started = time.perf_counter()
+        with session_scope() as session:
+            digests = session.scalars(select(PoolImageRow.digest).where(PoolImageRow.project_id == project_id)
+                                      .limit(IMAGE_CHUNK)).all()
+            if not digests:
+                break
+            session.execute(delete(PoolImageRow).where(PoolImageRow.project_id == project_id,
+                                                       PoolImageRow.digest.in_(digests))
+                            .execution_options(synchronize_session=False))
+        timed("images", started, len(digests))
     with session_scope(write=False) as session:
         versions = session.scalars(select(ModelVersion.id).where(ModelVersion.project_id == project_id)).all()
     for model_id in versions:

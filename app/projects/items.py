@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Annotation, Item, ItemState, Project, User
+from app.models import Annotation, Item, ItemState, PoolImageRow, Project, User
 from app.training.features import forget
 from app.training.queue import queue_training
 
@@ -55,8 +55,13 @@ def delete_item(session: Session, *, project: Project, item: Item) -> int:
     the current ranking stay until the next one (serving reads items, so they are never served)."""
     answers = session.scalar(select(func.count()).select_from(Annotation).where(Annotation.item_id == item.id))
     was_training_label = item.final_label is not None and not item.is_holdout
+    digest = item.payload.get("image") if isinstance(item.payload, dict) else None
     session.execute(delete(Item).where(Item.id == item.id).execution_options(synchronize_session=False))
     session.expunge(item)
+    if digest and not session.scalar(select(Item.id).where(
+            Item.project_id == project.id, Item.payload["image"].as_string() == digest).limit(1)):
+        session.execute(delete(PoolImageRow).where(PoolImageRow.project_id == project.id,
+                                                   PoolImageRow.digest == digest))
     if was_training_label:
         session.execute(update(Project).where(Project.id == project.id)
                         .values(n_training_labels=Project.n_training_labels - 1)

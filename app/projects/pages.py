@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from app.al import strategy_choices
 from app.al.batch import BATCH_MODES
@@ -24,8 +24,10 @@ from app.deps import (
     project_for,
 )
 from app.errors import Conflict, InvalidInput
+from app.incoming import Incoming
 from app.labeling.service import current_model
 from app.models import Item
+from app.pool.images import DIGEST_PATTERN, image_response
 from app.pool.parsing import column_list
 from app.pool.preview import HEAD_BYTES, PARQUET_PREVIEW_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
@@ -137,7 +139,7 @@ def _validated(build, params: dict | str):
     return (None if errors else data), errors
 
 
-class SettingsFields(BaseModel):
+class SettingsFields(Incoming):
     """The settings form as typed: strings, so that a bad number comes back beside the form as a
     sentence instead of as a validation page."""
 
@@ -225,7 +227,7 @@ def save_settings(request: Request, user: AdminPageUser, project: ProjectDep, se
     return answer([], notice=f"Saved: {', '.join(names)}." if names else "Nothing changed.")
 
 
-class LabelFields(BaseModel):
+class LabelFields(Incoming):
     """The labels form: each current label beside its name as edited (empty: remove it), and labels to add."""
 
     current: list[str] = Field(default_factory=list, max_length=100)
@@ -317,6 +319,7 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                 id_column: Annotated[str, Form(max_length=200)] = "",
                 feature_columns: Annotated[str, Form(max_length=20_000)] = "",
                 label_column: Annotated[str, Form(max_length=200)] = "",
+                embedding_column: Annotated[str, Form(max_length=200)] = "",
                 progress_token: Annotated[str, Form(max_length=64)] = ""):
     features = column_list(feature_columns)
     # The page polls upload_progress with this token while the server reads the file.
@@ -326,7 +329,7 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
         result = import_pool(session, project=project, fileobj=file.file, filename=file.filename,
                              text_column=text_column or None, id_column=id_column or None,
                              feature_columns=features, label_column=label_column.strip() or None,
-                             imported_by=user,
+                             embedding_column=embedding_column.strip() or None, imported_by=user,
                              on_progress=progress.update if progress is not None else None)
     except ImportRefused as exc:
         if progress is not None:
@@ -350,7 +353,7 @@ def upload_preview(request: Request, user: AdminPageUser, project: ProjectDep,
                    feature_columns: Annotated[str, Form(max_length=20_000)] = "",
                    label_column: Annotated[str, Form(max_length=200)] = ""):
     """The first rows of a chosen file and the part each column would play, before anything is imported."""
-    limit = PARQUET_PREVIEW_BYTES if filename.lower().endswith((".parquet", ".pq")) else HEAD_BYTES
+    limit = PARQUET_PREVIEW_BYTES if filename.lower().endswith((".parquet", ".pq", ".zip")) else HEAD_BYTES
     data = head.file.read(limit + 1)
     features = column_list(feature_columns)
     preview = preview_pool(project, data[:limit], filename=filename, partial=partial or len(data) > limit,
@@ -420,6 +423,16 @@ def delete_item_page(request: Request, user: AdminPageUser, project: ProjectDep,
     name = item.external_id
     answers = delete_item(session, project=project, item=item)
     return RedirectResponse(f"/projects/{project.id}/items?deleted={quote(name)}&answers={answers}", status_code=303)
+
+
+@router.get("/projects/{project_id}/images/{digest}")
+def item_image(project: ProjectDep, session: ReadSessionDep,
+               digest: Annotated[str, PathParam(pattern=DIGEST_PATTERN)]):
+    """An image project's picture, for anyone who works on the project (annotators included)."""
+    response = image_response(session, project.id, digest)
+    if response is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such image in this project.")
+    return response
 
 
 @router.get("/projects/{project_id}/items/{item_id}")

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.al import STRATEGIES
+from app.incoming import Incoming
 
 
 def _clean_name(value: str) -> str:
@@ -33,11 +34,11 @@ def _clean_labels(labels: list[str]) -> list[str]:
     return cleaned
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["text", "tabular"]
+    kind: Literal["text", "tabular", "image"]
     labels: list[str] = Field(min_length=2, max_length=100)
     strategy: str = "auto"
     strategy_params: dict = Field(default_factory=dict)
@@ -56,7 +57,7 @@ class ProjectCreate(BaseModel):
     _strategy = field_validator("strategy")(classmethod(lambda cls, value: _known_strategy(value)))
 
 
-class LabelsUpdate(BaseModel):
+class LabelsUpdate(Incoming):
     """A project's new label list, in the order of their keys. A label of before that is not in it is
     removed (only if nobody gave it) unless `renames` maps it to its new name; a rename onto a label
     that stays merges the two."""
@@ -71,7 +72,7 @@ class LabelsUpdate(BaseModel):
         lambda cls, value: {old.strip(): new.strip() for old, new in value.items()}))
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(Incoming):
     """What an admin may change once a project exists; a field left out stays as it is. The kind is
     fixed; the labels change through LabelsUpdate."""
 

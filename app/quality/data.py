@@ -65,7 +65,7 @@ def design_rows(session: Session, project: Project, featurizer, ids: np.ndarray,
     for start in range(0, len(id_list), IN_CHUNK):
         payloads.update(session.execute(select(Item.id, Item.payload)
                                         .where(Item.id.in_(id_list[start:start + IN_CHUNK]))).all())
-    return featurizer.transform(pool.raw_inputs(project.kind, [payloads[i] for i in id_list]))
+    return featurizer.transform(pool.raw_inputs(pool.feature_kind(project), [payloads[i] for i in id_list]))
 
 
 def load_inputs(session: Session, project: Project, model_version_id: int, *, use_pool_cache: bool) -> Inputs | None:

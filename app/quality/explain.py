@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.al.importance import SampleImportance
 from app.models import Item, ModelVersion, Project
 from app.quality import data
-from app.training.features import raw_inputs
+from app.training.features import feature_kind, raw_inputs
 
 CACHED_MODELS = 2
 EXACT_MAX_PARAMS = 2_000  # below this H is formed and factorised once; above it, conjugate gradient
@@ -71,7 +71,7 @@ def explain(session: Session, *, project: Project, item: Item, top: int = TOP) -
         return {"available": False, "reason": "The current model's file is no longer kept, or it has one label only."}
     inputs, engine = built
     clf = inputs.classifier
-    x = inputs.pipeline[0].transform(raw_inputs(project.kind, [item.payload]))
+    x = inputs.pipeline[0].transform(raw_inputs(feature_kind(project), [item.payload]))
     proba = clf.predict_proba(x)[0]
     classes = [str(c) for c in clf.classes_]
     predicted = classes[int(np.argmax(proba))]
@@ -89,7 +89,8 @@ def explain(session: Session, *, project: Project, item: Item, top: int = TOP) -
         row = items.get(int(inputs.train_ids[i]))
         text = row.payload.get("text") if row is not None else None
         return {"item_id": int(inputs.train_ids[i]), "external_id": row.external_id if row else None,
-                "label": str(inputs.y[i]), "influence": float(influence[i]), "text": text}
+                "label": str(inputs.y[i]), "influence": float(influence[i]), "text": text,
+                "image": row.payload.get("image") if row is not None else None}
 
     return {
         "available": True, "model_version": inputs.version, "classes": classes,

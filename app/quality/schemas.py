@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.incoming import Incoming
+
 
 class QualityItem(BaseModel):
     item_id: int
@@ -56,7 +58,7 @@ class InfluenceList(BaseModel):
     harmful: list[QualityItem]
 
 
-class ReviewCreate(BaseModel):
+class ReviewCreate(Incoming):
     model_config = ConfigDict(extra="forbid")
 
     item_id: int = Field(ge=1, le=2**31 - 1)

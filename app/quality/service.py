@@ -83,10 +83,11 @@ def _annotators(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
 
 
 def _row(quality: ItemQuality, item: Item, labelled_by: list[str]) -> dict:
-    text = item.payload.get("text") if isinstance(item.payload, dict) else None
+    payload = item.payload if isinstance(item.payload, dict) else {}
+    text, image = payload.get("text"), payload.get("image")
     return {
-        "item_id": item.id, "external_id": item.external_id, "text": text,
-        "features": None if text is not None else (item.payload or {}).get("features"),
+        "item_id": item.id, "external_id": item.external_id, "text": text, "image": image,
+        "features": None if text is not None or image is not None else payload.get("features"),
         "given_label": quality.given_label, "final_label": item.final_label, "score": quality.score,
         "flagged": quality.flagged, "p_given": quality.p_given, "suggested_label": quality.other_label,
         "p_suggested": quality.p_other, "loo_p_given": quality.loo_p_given,

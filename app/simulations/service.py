@@ -11,7 +11,7 @@ from app.al.simulate import Dataset, SimulationConfig, simulate
 from app.db import session_scope
 from app.errors import InvalidInput
 from app.models import Item, Job, JobStatus, Project, Simulation, User, utcnow
-from app.training.features import raw_inputs
+from app.training.features import feature_kind, raw_inputs
 
 # Enough for a curve worth reading: a test set and a few batches beyond the initial labels.
 MIN_LABELS = 60
@@ -20,7 +20,7 @@ MIN_LABELS = 60
 def training_labels(session: Session, project: Project) -> Dataset:
     rows = session.execute(select(Item.payload, Item.final_label).where(
         Item.project_id == project.id, Item.final_label.is_not(None)).order_by(Item.id)).all()
-    return Dataset(project.name, project.kind, raw_inputs(project.kind, [r[0] for r in rows]),
+    return Dataset(project.name, feature_kind(project), raw_inputs(feature_kind(project), [r[0] for r in rows]),
                    np.asarray([r[1] for r in rows], dtype=object), list(project.feature_names or []))
 
 

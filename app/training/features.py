@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.al.models import fit_featurizer
+from app.al.models import EMBEDDING, TABULAR, TEXT, fit_featurizer
 from app.config import get_settings
 from app.models import Item, Project
 
@@ -47,11 +47,22 @@ _cache: dict[int, PoolFeatures] = {}
 _lock = threading.Lock()
 
 
+def feature_kind(project: Project) -> str:
+    """What the model learns from: the project's kind, or the items' own embeddings when they have
+    them (a table's embeddings come after its feature columns, so a table stays "tabular")."""
+    if project.embedding_dim and project.kind != TABULAR:
+        return EMBEDDING
+    return project.kind
+
+
 def raw_inputs(kind: str, payloads: list[dict]):
-    """What the fitted pipeline takes: a list of texts, or a float matrix of feature rows."""
-    if kind == "text":
+    """What the fitted pipeline takes (`kind` from feature_kind): a list of texts, or a float matrix
+    of feature rows, thumbnail pixels or embeddings."""
+    if kind == TEXT:
         return [p["text"] for p in payloads]
-    return np.asarray([p["features"] for p in payloads], dtype=np.float64)
+    if kind == EMBEDDING:
+        return np.asarray([p["embedding"] for p in payloads], dtype=np.float64)
+    return np.asarray([p["features"] + p.get("embedding", []) for p in payloads], dtype=np.float64)
 
 
 def pool_key(session: Session, project: Project) -> tuple:
@@ -60,7 +71,7 @@ def pool_key(session: Session, project: Project) -> tuple:
     count, max_id = session.execute(
         select(func.count(), func.max(Item.id)).where(Item.project_id == project.id)).one()
     created = project.created_at.strftime("%Y%m%dT%H%M%S%f") if project.created_at else "0"
-    return (project.kind, int(count or 0), int(max_id or 0), created)
+    return (feature_kind(project), int(count or 0), int(max_id or 0), created)
 
 
 def project_cache_dir(project_id: int) -> Path:
@@ -134,21 +145,22 @@ _PAYLOADS = text("SELECT id, CAST(payload AS TEXT) FROM items WHERE project_id =
 def _read_pool(session: Session, project: Project) -> tuple[list[int], object]:
     """Item ids and what the featurizer takes, read in chunks: texts as a list, feature rows
     straight into float64 blocks (never a million lists of floats at once)."""
+    kind = feature_kind(project)
     ids: list[int] = []
     parts: list = []
     result = session.execute(_PAYLOADS.execution_options(stream_results=True, yield_per=FETCH_ROWS),
                              {"project_id": project.id})
     for chunk in result.partitions(FETCH_ROWS):
         ids.extend(row[0] for row in chunk)
-        parts.append(raw_inputs(project.kind, [orjson.loads(row[1]) for row in chunk]))
-    if project.kind == "text":
+        parts.append(raw_inputs(kind, [orjson.loads(row[1]) for row in chunk]))
+    if kind == TEXT:
         return ids, [t for part in parts for t in part]
     return ids, (np.concatenate(parts) if parts else np.empty((0, len(project.feature_names or ()))))
 
 
 def _compute(session: Session, project: Project, key: tuple) -> PoolFeatures:
     ids, raw = _read_pool(session, project)
-    featurizer, X = fit_featurizer(project.kind, raw, n_items=len(ids))
+    featurizer, X = fit_featurizer(feature_kind(project), raw, n_items=len(ids))
     if hasattr(featurizer, "stop_words_"):
         # Only kept for introspection, and it can dwarf the rest of a pickled pipeline.
         featurizer.stop_words_ = None

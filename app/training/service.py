@@ -27,7 +27,7 @@ from app.al.cold_start import COVER, COVER_REASON, cover_first
 from app.db import bulk_insert, refresh_planner_statistics, session_scope
 from app.models import Item, ItemState, ModelVersion, Project, RankingEntry, utcnow
 from app.training import diagnostics
-from app.training.features import pool_features
+from app.training.features import feature_kind, pool_features
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def train_and_rank(project_id: int) -> TrainingResult:
         project = session.get(Project, project_id)
         if project is None:
             raise TrainingError(f"project {project_id} no longer exists")
-        kind, strategy_name, params = project.kind, project.strategy, dict(project.strategy_params or {})
+        kind, strategy_name, params = feature_kind(project), project.strategy, dict(project.strategy_params or {})
         project_labels = list(project.labels)
         batch_size = project.batch_size
         show_guess = project.show_model_guess

@@ -6,6 +6,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.incoming import NUL_MESSAGE
 from app.models import ApiToken, BrowserSession, Role, User, utcnow
 from app.security import (
     DUMMY_PASSWORD_HASH,
@@ -26,6 +27,8 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     username = username.strip()
     if not username:
         raise ValueError("the username is empty")
+    if "\x00" in username:
+        raise ValueError(f"the username: {NUL_MESSAGE}")
     if role not in Role.__members__:
         raise ValueError(f"unknown role {role!r}; choose admin, lead or annotator")
     if len(password) < 8:

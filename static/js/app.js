@@ -118,8 +118,9 @@
     const file = form.elements.file.files[0];
     if (!target || !file) { if (target) target.innerHTML = ""; return; }
     const data = new FormData();
-    // a Parquet file's columns are described at its end: it is sent whole when small (PARQUET_PREVIEW_BYTES)
-    const parquet = /\.(parquet|pq)$/i.test(file.name);
+    // a Parquet file's columns and a .zip's list of files are at their end: such a file is sent whole
+    // when small (PARQUET_PREVIEW_BYTES)
+    const parquet = /\.(parquet|pq|zip)$/i.test(file.name);
     const limit = parquet ? PARQUET_PREVIEW_BYTES : PREVIEW_BYTES;
     data.append("head", file.size > limit ? file.slice(0, parquet ? 0 : limit) : file, "head");
     data.append("filename", file.name);

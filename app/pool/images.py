@@ -1,0 +1,125 @@
+"""Images in a pool: checked and decoded once at import, stored by their content, described by pixels.
+
+An image's bytes are stored once per project under their SHA-256 (table item_images); the item's
+payload names that digest. Two copies of a picture are then one stored image and, without ids,
+one item. The model's default features are a small thumbnail's pixels, computed here at import so
+no retrain decodes an image again: 16 x 16 RGB (768 numbers), enough to tell digits, documents or
+scenes apart in coarse strokes. Anything sharper comes from the user's own embedding column (an
+embedding of each image made offline by a model of their choice; see README, "Embeddings").
+"""
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+THUMB_SIDE = 16
+# Formats a browser shows and Pillow reads; served under the type Pillow found in the bytes, never
+# one the file claims (an .svg or an HTML file named .png is refused: Pillow cannot read it).
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp",
+               "BMP": "image/bmp"}
+# A decompression bomb (a few KB of PNG that inflates to gigapixels) is refused before it decodes.
+MAX_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PoolImage:
+    digest: str  # SHA-256 of the bytes, hex
+    media_type: str
+    width: int
+    height: int
+    data: bytes
+    pixels: list[int]  # THUMB_SIDE x THUMB_SIDE x RGB, row by row, 0-255
+
+
+class ImageProblem(ValueError):
+    """Why some bytes are not an image labelloop can show and learn from (a sentence)."""
+
+
+def read_image(data: bytes) -> PoolImage:
+    """Check, measure and describe one image; ImageProblem says what is wrong with it."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ImageProblem("the image is empty (0 bytes)")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageProblem(f"the image is {len(data) / 2**20:.1f} MB, above the {MAX_IMAGE_BYTES // 2**20} MB "
+                           "an image may have")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                kind = image.format
+                width, height = image.size
+                if kind not in MEDIA_TYPES:
+                    raise ImageProblem(f"{kind or 'an unknown'} images cannot be shown in a browser; use PNG, "
+                                       "JPEG, GIF, WebP or BMP")
+                if width * height > MAX_PIXELS:
+                    raise ImageProblem(f"the image is {width} x {height} pixels, above the {MAX_PIXELS:,} "
+                                       "pixels an image may have")
+                image.draft("RGB", (THUMB_SIDE * 4, THUMB_SIDE * 4))  # JPEG: decode at a fraction of the size
+                thumb = image.convert("RGB").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX)
+    except ImageProblem:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise ImageProblem("not an image (PNG, JPEG, GIF, WebP or BMP) that can be read") from None
+        raise ImageProblem(f"the image is larger than the {MAX_PIXELS:,} pixels an image may have") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # a truncated or corrupt file
+        raise ImageProblem(f"the image cannot be decoded ({exc})") from None
+    return PoolImage(digest=hashlib.sha256(data).hexdigest(), media_type=MEDIA_TYPES[kind], width=width,
+                     height=height, data=data, pixels=list(thumb.tobytes()))
+
+
+def image_bytes(value) -> bytes | str:
+    """The bytes a cell holds: raw bytes (Parquet), a Hugging Face image struct ({"bytes": ...}), a
+    data URI or plain base64 text (CSV, JSON). A string that looks like a path or an address is
+    answered with a sentence: labelloop fetches nothing, the images travel with the file."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dict) and isinstance(value.get("bytes"), bytes | bytearray):
+        return bytes(value["bytes"])
+    if isinstance(value, dict) and "path" in value:
+        value = value.get("path")
+    if not isinstance(value, str) or not value.strip():
+        return "the image is empty" if value in (None, "") else f"expected an image, found {type(value).__name__}"
+    text = value.strip()
+    if text.startswith("data:"):
+        head, _, body = text.partition(",")
+        if ";base64" not in head:
+            return "a data URI must be base64-encoded (data:image/png;base64,...)"
+        text = body
+    elif text.startswith(("http://", "https://", "/", "s3://", "gs://")) or (
+            len(text) < 400 and "." in text[-6:]):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return (f"{shown!r} names an image elsewhere; labelloop fetches nothing. Upload a .zip holding the "
+                "images (with this file inside it, naming them), or put the images in the file as base64")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return "not base64 text, a data URI or image bytes"
+
+
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+
+
+def image_response(session, project_id: int, digest: str):
+    """The stored picture as an HTTP response, or None when the project has none under `digest`.
+    Served under the type Pillow read at import, never sniffed (nosniff) and never run as a page
+    (a sandboxing CSP), so an item's bytes cannot become a script however they were crafted.
+    Content-addressed, so a browser may keep it: the digest names these bytes for ever."""
+    from fastapi import Response
+    from sqlalchemy import select
+
+    from app.models import PoolImageRow
+
+    row = session.execute(select(PoolImageRow.media_type, PoolImageRow.data).where(
+        PoolImageRow.project_id == project_id, PoolImageRow.digest == digest)).first()
+    if row is None:
+        return None
+    return Response(content=row.data, media_type=row.media_type, headers={
+        "Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{digest}"',
+        "Content-Security-Policy": "default-src 'none'; sandbox"})

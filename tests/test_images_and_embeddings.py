@@ -1,0 +1,233 @@
+"""Image projects (a .zip of pictures, or pictures in a column) and items' own embeddings, through HTTP:
+imported all or nothing, served to members only under the type read from their bytes, and learnt from."""
+
+import base64
+import io
+import json
+import zipfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from sklearn.datasets import load_digits
+from sqlalchemy import func, select
+
+from app.db import session_scope
+from app.models import Item, PoolImageRow, Project
+from app.training.features import forget, pool_features
+from tests.conftest import run_worker_until_idle
+from tests.test_pages import login
+
+DIGITS = load_digits()
+
+
+def digit_png(index: int, side: int = 32) -> bytes:
+    """One of scikit-learn's bundled 8 x 8 digits as a PNG (a real image dataset, offline)."""
+    image = Image.fromarray((DIGITS.images[index] * 15).astype("uint8")).resize((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def image_project(api, **overrides) -> dict:
+    body = {"name": "Digits", "kind": "image", "labels": ["0", "1", "2"], "strategy": "margin", "batch_size": 10,
+            **overrides}
+    response = api.post("/api/v1/projects", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def counts(project_id: int) -> tuple[int, int]:
+    with session_scope(write=False) as session:
+        items = session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project_id))
+        images = session.scalar(select(func.count()).select_from(PoolImageRow)
+                                .where(PoolImageRow.project_id == project_id))
+    return items, images
+
+
+def test_a_zip_sorted_into_label_folders_is_imported_learnt_from_and_served_to_members_only(users, client):
+    _, admin_token = users.create("admin", "admin")
+    _, ann_token = users.create("ann", "annotator")
+    _, other_token = users.create("other", "annotator")
+    admin = users.api(admin_token)
+    project = image_project(admin, members=["ann"])
+    wanted = [i for i in range(300) if DIGITS.target[i] in (0, 1, 2)]
+    labelled, unlabelled = wanted[:30], wanted[30:70]
+    files = {f"{DIGITS.target[i]}/{i}.png": digit_png(i) for i in labelled}
+    files |= {f"{i}.png": digit_png(i) for i in unlabelled}
+    files["copy-of-first.png"] = digit_png(unlabelled[0])  # the same picture under two names: stored once
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items", data={"label_column": "folder"},
+                        files={"file": ("digits.zip", zip_of(files), "application/zip")})
+    assert upload.status_code == 201, upload.text
+    result = upload.json()
+    assert result["imported"] == 71 and result["labelled"] == 30
+    assert result["image_column"] == "image" and result["id_column"] == "id"
+    assert counts(project["id"]) == (71, 70)
+
+    run_worker_until_idle()  # coverage order, then the retrain the 30 labels queue (less the holdout's)
+    models = admin.get(f"/api/v1/projects/{project['id']}/models").json()
+    assert models, "the imported labels train a model"
+    # digits 0, 1 and 2 from 16 x 16 thumbnails: far above the third a guess gets
+    assert models[0]["metrics"]["cv_accuracy"] > 0.8, models[0]["metrics"]
+    with session_scope(write=False) as session:
+        forget(project["id"])
+        features = pool_features(session, session.get(Project, project["id"]))
+        assert features.X.shape == (71, 768)
+
+    ann = users.api(ann_token)
+    served = ann.get(f"/api/v1/projects/{project['id']}/next")
+    assert served.status_code == 200, served.text
+    data = served.json()["data"]
+    assert set(data) == {"image", "image_url"}  # the digest and its address, not the thumbnail's pixels
+    picture = ann.get(data["image_url"])
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.headers["x-content-type-options"] == "nosniff"
+    assert picture.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert picture.content in files.values()
+    assert users.api(other_token).get(data["image_url"]).status_code == 404  # not a member
+
+    # the label page shows the picture, which the page session may fetch
+    login(client, "ann")
+    page = client.get(f"/projects/{project['id']}/label")
+    assert page.status_code == 200
+    src = f"/projects/{project['id']}/images/"
+    assert f'<img class="item-image" src="{src}' in page.text
+    digest = page.text.split(src, 1)[1].split('"', 1)[0]
+    assert client.get(src + digest).status_code == 200
+    assert client.get(src + "0" * 64).status_code == 404
+    assert client.get(src + "not-a-digest").status_code == 404
+
+
+def test_a_bad_zip_names_every_problem_and_imports_nothing(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    bomb = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(bomb, "PNG")  # 48 million pixels in a few KB
+    files = {"ok.png": digit_png(0), "broken.png": digit_png(1)[:40], "bomb.png": bomb.getvalue(),
+             "fake.jpg": b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"}
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.zip", zip_of(files), "application/zip")})
+    assert upload.status_code == 422
+    text = json.dumps(upload.json()["errors"])
+    assert "file 'broken.png'" in text and "file 'bomb.png'" in text and "pixels" in text
+    assert "file 'fake.jpg': not an image" in text
+    assert counts(project["id"]) == (0, 0)
+
+    readme = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.zip", zip_of({"a.png": digit_png(0), "notes/readme.txt": b"hi"}),
+                                        "application/zip")})
+    assert readme.status_code == 422 and "neither images nor a table" in readme.text
+    elsewhere = admin.post(f"/api/v1/projects/{project['id']}/items",
+                           files={"file": ("pool.csv", b"image\nhttps://example.org/a.png\n", "text/csv")})
+    assert elsewhere.status_code == 422 and "fetches nothing" in elsewhere.text
+    assert counts(project["id"]) == (0, 0)
+
+    text_project = admin.post("/api/v1/projects", json={"name": "T", "kind": "text", "labels": ["a", "b"]}).json()
+    refused = admin.post(f"/api/v1/projects/{text_project['id']}/items",
+                         files={"file": ("pool.zip", zip_of({"a.png": digit_png(0)}), "application/zip")})
+    assert refused.status_code == 422 and "suits image projects" in refused.text
+
+
+def test_a_table_in_the_zip_names_the_images_and_brings_embeddings_the_model_learns_from(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    rng = np.random.default_rng(0)
+    rows, files = [], {}
+    for i in range(40):
+        files[f"pics/{i}.png"] = digit_png(i)
+        rows.append({"id": f"d{i}", "image": f"pics/{i}.png", "embedding": json.dumps(rng.normal(size=5).round(4)
+                                                                                        .tolist()), "source": "scan"})
+    manifest = "id,image,embedding,source\n" + "".join(
+        f'{r["id"]},{r["image"]},"{r["embedding"]}",{r["source"]}\n' for r in rows)
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.zip", zip_of({**files, "pool.csv": manifest.encode()}),
+                                        "application/zip")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["embedding_column"] == "embedding" and upload.json()["meta_columns"] == ["source"]
+    with session_scope(write=False) as session:
+        stored = session.get(Project, project["id"])
+        assert stored.embedding_dim == 5
+        forget(project["id"])
+        assert pool_features(session, stored).X.shape == (40, 5)  # the embeddings, not the pixels
+
+    # every later file needs embeddings of that length, or it is refused whole
+    more = {"pics/new.png": digit_png(50), "pool.csv": b"id,image\nnew,pics/new.png\n"}
+    refused = admin.post(f"/api/v1/projects/{project['id']}/items",
+                         files={"file": ("more.zip", zip_of(more), "application/zip")})
+    assert refused.status_code == 422 and "this file has no embedding column" in refused.text
+    short = {"pics/new.png": digit_png(50), "pool.csv": b'id,image,embedding\nnew,pics/new.png,"[1, 2]"\n'}
+    refused = admin.post(f"/api/v1/projects/{project['id']}/items",
+                         files={"file": ("more.zip", zip_of(short), "application/zip")})
+    assert refused.status_code == 422 and "2 numbers, where this project's embeddings has 5" in refused.text
+    assert counts(project["id"]) == (40, 40)
+
+
+def test_pictures_inside_a_parquet_or_json_lines_file(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    # Hugging Face's datasets write an image column as a struct of bytes and path
+    table = pa.table({"image": [{"bytes": digit_png(i), "path": f"{i}.png"} for i in range(5)],
+                      "label": [str(DIGITS.target[i]) for i in range(5)]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.parquet", buffer.getvalue(), "application/octet-stream")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["imported"] == 5
+    lines = "".join(json.dumps({"id": f"j{i}", "image": "data:image/png;base64," + base64.b64encode(
+        digit_png(i)).decode()}) + "\n" for i in range(5, 8))
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("more.jsonl", lines.encode(), "application/x-ndjson")})
+    assert upload.status_code == 201, upload.text
+    assert counts(project["id"]) == (8, 8)
+
+    # an item deleted takes its picture with it
+    items = admin.get(f"/api/v1/projects/{project['id']}/items").json()["items"]
+    assert admin.delete(f"/api/v1/items/{items[0]['id']}").status_code == 204
+    assert counts(project["id"]) == (7, 7)
+
+
+def test_a_text_project_with_embeddings_learns_from_them_and_keeps_them_out_of_the_api(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = admin.post("/api/v1/projects", json={"name": "Vectors", "kind": "text", "labels": ["a", "b"],
+                                                   "batch_size": 10}).json()
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(60):
+        label = "ab"[i % 2]
+        vector = (rng.normal(size=8) + (2.0 if label == "a" else -2.0)).round(4).tolist()
+        rows.append({"id": f"t{i}", "text": f"text number {i}", "vector": vector,
+                     "label": label if i < 24 else None})
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items", data={"label_column": "label"},
+                        files={"file": ("pool.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode(),
+                                        "application/x-ndjson")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["embedding_column"] == "vector"
+    run_worker_until_idle()
+    models = admin.get(f"/api/v1/projects/{project['id']}/models").json()
+    assert models and models[0]["metrics"]["cv_accuracy"] == 1.0  # the texts alone say nothing of the label
+    listed = admin.get(f"/api/v1/projects/{project['id']}/items").json()["items"]
+    assert "vector" not in listed[0]["data"] and "embedding" not in listed[0]["data"]
+    predictions = admin.get(f"/api/v1/projects/{project['id']}/export/predictions.csv")
+    assert predictions.status_code == 200 and predictions.text.count("\n") == 61
+
+    # a column of embeddings in a project whose items have none would cover only some items
+    plain = admin.post("/api/v1/projects", json={"name": "Plain", "kind": "text", "labels": ["a", "b"]}).json()
+    assert admin.post(f"/api/v1/projects/{plain['id']}/items",
+                      files={"file": ("p.csv", b"text\nhello\n", "text/csv")}).status_code == 201
+    refused = admin.post(f"/api/v1/projects/{plain['id']}/items",
+                         files={"file": ("p.csv", b'text,embedding\nbye,"[1, 2]"\n', "text/csv")})
+    assert refused.status_code == 422 and "this project's items have none" in refused.text
