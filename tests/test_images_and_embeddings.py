@@ -231,3 +231,18 @@ def test_a_text_project_with_embeddings_learns_from_them_and_keeps_them_out_of_t
     refused = admin.post(f"/api/v1/projects/{plain['id']}/items",
                          files={"file": ("p.csv", b'text,embedding\nbye,"[1, 2]"\n', "text/csv")})
     assert refused.status_code == 422 and "this project's items have none" in refused.text
+
+
+def test_pictures_are_stored_in_chunks_bounded_by_their_bytes(users, monkeypatch):
+    from app.pool import service
+
+    # every picture ends its chunk here: the same picture in two chunks is still stored once
+    monkeypatch.setattr(service, "IMAGE_CHUNK_BYTES", 1)
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    files = {f"{i}.png": digit_png(i) for i in range(6)} | {"again.png": digit_png(0)}
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("p.zip", zip_of(files), "application/zip")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["imported"] == 7 and counts(project["id"]) == (7, 6)

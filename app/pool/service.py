@@ -21,6 +21,9 @@ from app.training.features import forget
 from app.training.queue import maybe_queue_training
 
 INSERT_CHUNK = 5_000
+# An image project's chunk ends sooner: its pictures' bytes are held until the chunk is stored, and
+# 5,000 photographs of a few MB each would be gigabytes.
+IMAGE_CHUNK_BYTES = 64 * 2**20
 SKIPPED_PLACES = 20
 SHUFFLE_KEYS = 2**31
 
@@ -128,6 +131,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     labels_for_repeats: list[tuple[int, str]] = []  # (content hash, label) of rows repeating this file's
     file_contents: set[int] = set()  # content hashes of this file's rows without an id, kept
     next_number = existing_count + 1  # the name of the next row without an id
+    batch_image_bytes = 0
 
     def name_rows_without_id() -> None:
         """A row without an id is named by its place, the number after the project's items so far;
@@ -233,8 +237,10 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "_image": parsed.image,
         })
         batch_labels.append(label)
-        if len(batch) >= INSERT_CHUNK:
+        batch_image_bytes += len(parsed.image.data) if parsed.image is not None else 0
+        if len(batch) >= INSERT_CHUNK or batch_image_bytes >= IMAGE_CHUNK_BYTES:
             flush_batch()
+            batch_image_bytes = 0
     if parser.errors:
         raise ImportRefused(parser.errors)
     if batch:
