@@ -31,14 +31,21 @@ templates.env.filters["number"] = lambda v: (str(int(v)) if isinstance(v, float)
                                              else v)
 
 
-def picture(project_id: int, digest: str | None, alt: str, css_class: str = "item-image") -> Markup:
-    """An image project's picture, served by digest to the project's members (app/pool/images.py);
-    the card's picture loads at once, the lists' thumbnails when scrolled to."""
+TINY_PICTURE = 160  # pixels: a picture this small is enlarged with its pixels kept sharp
+
+
+def picture(project_id: int, payload: dict | str | None, alt: str, css_class: str = "item-image") -> Markup:
+    """An image project's picture (an item's payload, or a digest), served by digest to the project's
+    members (app/pool/images.py); the card's picture loads at once, the lists' thumbnails when
+    scrolled to. A tiny one (a digit, an icon) is drawn larger with square pixels, not a blur."""
+    digest = payload.get("image") if isinstance(payload, dict) else payload
     if not digest:
         return Markup("")
+    size = (payload.get("width"), payload.get("height")) if isinstance(payload, dict) else (None, None)
+    tiny = all(isinstance(side, int) for side in size) and max(size) < TINY_PICTURE
     lazy = "" if css_class == "item-image" else ' loading="lazy"'
-    return Markup('<img class="{}" src="/projects/{}/images/{}" alt="{}"{}>').format(
-        css_class, int(project_id), digest, alt, Markup(lazy))
+    return Markup('<img class="{}{}" src="/projects/{}/images/{}" alt="{}"{}>').format(
+        css_class, " tiny" if tiny else "", int(project_id), digest, alt, Markup(lazy))
 
 
 templates.env.globals["picture"] = picture

@@ -87,7 +87,8 @@ def test_a_zip_sorted_into_label_folders_is_imported_learnt_from_and_served_to_m
     served = ann.get(f"/api/v1/projects/{project['id']}/next")
     assert served.status_code == 200, served.text
     data = served.json()["data"]
-    assert set(data) == {"image", "image_url"}  # the digest and its address, not the thumbnail's pixels
+    # the digest, size and address, not the thumbnail's pixels
+    assert set(data) == {"image", "width", "height", "image_url"} and data["width"] == 32
     picture = ann.get(data["image_url"])
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
     assert picture.headers["x-content-type-options"] == "nosniff"
@@ -100,7 +101,7 @@ def test_a_zip_sorted_into_label_folders_is_imported_learnt_from_and_served_to_m
     page = client.get(f"/projects/{project['id']}/label")
     assert page.status_code == 200
     src = f"/projects/{project['id']}/images/"
-    assert f'<img class="item-image" src="{src}' in page.text
+    assert f'<img class="item-image tiny" src="{src}' in page.text  # 32 x 32: drawn larger, pixels sharp
     digest = page.text.split(src, 1)[1].split('"', 1)[0]
     assert client.get(src + digest).status_code == 200
     assert client.get(src + "0" * 64).status_code == 404

@@ -171,7 +171,8 @@ def public_payload(project: Project, item: Item) -> dict:
     address (its thumbnail pixels are the model's business); an embedding is the caller's own."""
     payload = {key: value for key, value in item.payload.items() if key != "embedding"}
     if project.kind == "image":
-        return {"image": payload.get("image"), "image_url": f"/api/v1/items/{item.id}/image"}
+        return {"image": payload.get("image"), "width": payload.get("width"), "height": payload.get("height"),
+                "image_url": f"/api/v1/items/{item.id}/image"}
     return payload
 
 

@@ -564,7 +564,8 @@ class PoolParser:
         except ImageProblem as exc:
             self._error(f"{place}: {exc}")
             return {}
-        return {"image": image.digest, "features": image.pixels, "_image": image}
+        return {"image": image.digest, "width": image.width, "height": image.height, "features": image.pixels,
+                "_image": image}
 
     def _member_bytes(self, name: str) -> bytes | str:
         """The bytes of the archive's file `name` (as the manifest writes it), or why there are none."""

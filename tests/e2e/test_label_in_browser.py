@@ -199,3 +199,44 @@ def test_a_long_item_scrolls_from_the_keyboard_on_every_card(page, live_server):
         page.wait_for_function("document.getElementById('item-body').scrollTop > 0")
         page.keyboard.press("1")  # the label keys still answer with the focus on the item
         page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'")
+
+
+def test_an_image_project_shows_its_pictures_under_the_pages_policy_and_labels_by_keyboard(browser, live_server,
+                                                                                          artifacts):
+    import io
+
+    from playwright.sync_api import expect
+
+    from tests.test_images_and_embeddings import digit_png, zip_of
+
+    with session_scope() as session:
+        admin = create_user(session, username="boss", password="password-123", role="admin")
+        create_user(session, username="ann", password="password-123", role="annotator")
+        project = create_project(session, created_by=admin, data=ProjectCreate(
+            name="Digits", kind="image", labels=["0", "1", "2"], batch_size=10, members=["ann"]))
+        pictures = zip_of({f"{i}.png": digit_png(i, side=64) for i in range(12)})
+        import_pool(session, project=project, fileobj=io.BytesIO(pictures), filename="digits.zip")
+        project_id = project.id
+    # the page's own Content-Security-Policy (the shared `page` fixture bypasses it)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        log_in(page, live_server.url, "ann")
+        page.goto(f"{live_server.url}/projects/{project_id}/label")
+        picture = page.locator("#card img.item-image")
+        expect(picture).to_be_visible()
+        first = page.locator("#card").get_attribute("data-item")
+        page.keyboard.press("2")
+        expect(page.locator("#mine-total")).to_have_text("1")
+        assert page.locator("#card").get_attribute("data-item") != first
+        expect(page.locator(".recent img.thumb")).to_have_count(1)
+        page.wait_for_timeout(300)  # the new card's picture loads
+        # decoded and drawn: a picture the policy or the server refused has no natural width
+        assert picture.evaluate("img => img.complete && img.naturalWidth === 64")
+        assert picture.bounding_box()["width"] >= 192  # a tiny picture is drawn larger
+        page.screenshot(path=str(artifacts / "image-label-page.png"))
+    finally:
+        context.close()
+    assert refused == []
