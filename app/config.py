@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     # A running job whose heartbeat is older than this is taken to have lost its worker.
     job_stale_seconds: int = 120
     job_max_attempts: int = 3
+    # argon2id's cost per password hash: argon2-cffi's defaults (RFC 9106's second recommended
+    # profile, 3 passes over 64 MiB; about 0.15 s here). The test suite lowers them for the
+    # thousands of throwaway users it creates (tests/conftest.py); each hash records its own
+    # cost, so a hash made under other settings still verifies.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
 
     def resolved_secret_key(self) -> str:
         """The signing key: configured, or generated once and stored beside the data."""

@@ -38,6 +38,11 @@ def database_url(tmp_path_factory) -> str:
     os.environ["DATABASE_URL"] = url
     os.environ["LABELLOOP_DATA_DIR"] = str(base / "data")
     os.environ["LABELLOOP_SECRET_KEY"] = "test-secret-key-not-for-production"
+    # Real argon2id at a lower cost: the suite creates and signs in thousands of throwaway users, and
+    # at the production cost (0.15 s a hash here) that was minutes of each pass. Servers and CLIs the
+    # tests start inherit it; tests/test_security.py checks the production defaults.
+    os.environ["LABELLOOP_PASSWORD_HASH_TIME_COST"] = "1"
+    os.environ["LABELLOOP_PASSWORD_HASH_MEMORY_KIB"] = "1024"
     from app.config import get_settings
     from app.db import get_engine, reset_engine_cache
     from app.migrate import upgrade_to_head

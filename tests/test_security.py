@@ -268,3 +268,26 @@ def test_an_admin_sees_and_revokes_a_users_live_tokens_without_knowing_their_ids
     assert done.status_code == 200 and "Revoked 1 API token of ann." in done.text
     assert users.api(ann_token).get("/api/v1/me").status_code == 401
     assert f"/admin/users/{ann_id}/tokens/revoke" not in done.text  # none live now
+
+
+def test_passwords_are_argon2id_at_the_recommended_cost_outside_the_test_suite(users):
+    from argon2 import PasswordHasher
+
+    from app.config import Settings
+    from app.db import session_scope
+    from app.models import User
+    from app.security import verify_password
+
+    # The suite runs at a lower cost (tests/conftest.py); a deployment gets argon2-cffi's defaults,
+    # RFC 9106's second recommended profile: 3 passes over 64 MiB.
+    defaults = {name: Settings.model_fields[name].default
+                for name in ("password_hash_time_cost", "password_hash_memory_kib")}
+    assert defaults == {"password_hash_time_cost": 3, "password_hash_memory_kib": 65536}
+    assert (PasswordHasher().time_cost, PasswordHasher().memory_cost) == (3, 65536)
+    users.create("ann", "annotator", password="password-123")
+    with session_scope(write=False) as session:
+        stored = session.query(User).filter_by(username="ann").one().password_hash
+    assert stored.startswith("$argon2id$v=19$m=1024,t=1,")  # the suite's cost, recorded in the hash
+    # a hash records its own cost, so one made at the production cost verifies here as well
+    assert verify_password(PasswordHasher().hash("password-123"), "password-123")
+    assert not verify_password(stored, "password-124")

@@ -9,7 +9,7 @@ from app.config import get_settings
 from app.incoming import NUL_MESSAGE
 from app.models import ApiToken, BrowserSession, Role, User, utcnow
 from app.security import (
-    DUMMY_PASSWORD_HASH,
+    dummy_password_hash,
     hash_password,
     hash_random_secret,
     new_api_token,
@@ -60,7 +60,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     `user_named` finds it."""
     user = user_named(session, username)
     if user is None:
-        verify_password(DUMMY_PASSWORD_HASH, password)
+        verify_password(dummy_password_hash(), password)
         return None
     if not verify_password(user.password_hash, password) or not user.is_active:
         return None
