@@ -150,7 +150,8 @@ def cmd_import(args) -> int:
                     return 2
             result = import_pool(session, project=project, fileobj=fh, filename=path.name,
                                  text_column=args.text_column, id_column=args.id_column,
-                                 label_column=args.label_column, imported_by=imported_by)
+                                 label_column=args.label_column, embedding_column=args.embedding_column,
+                                 imported_by=imported_by)
     except ImportRefused as exc:
         print("the file was not imported:", *exc.errors, sep="\n  ", file=sys.stderr)
         return 1
@@ -251,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import a pool file into a project")
     p.add_argument("project", type=int)
     p.add_argument("file")
-    p.add_argument("--text-column")
+    p.add_argument("--text-column", help="the texts (text projects) or the pictures (image projects)")
     p.add_argument("--id-column")
+    p.add_argument("--embedding-column", help="each item's own embedding, which the model then learns from "
+                                              "(default: a column named embedding or vector)")
     p.add_argument("--label-column", help="a column of labels already given (an export's 'label'): they become "
                                           "training labels; empty cells stay unlabelled")
     p.add_argument("--user", help="the user the imported labels are recorded under (default: the project's creator)")
