@@ -60,7 +60,7 @@ class SimulationConfig:
 @dataclass
 class Dataset:
     name: str
-    kind: str  # "text" or "tabular"
+    kind: str  # what the featurizer takes: "text", "tabular", "image" or "embedding" (app.al.models)
     X_raw: object  # list of texts, or a 2-D float array
     y: np.ndarray
     feature_names: list[str] = field(default_factory=list)
