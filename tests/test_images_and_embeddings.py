@@ -4,6 +4,7 @@ imported all or nothing, served to members only under the type read from their b
 import base64
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 from sklearn.datasets import load_digits
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.db import session_scope
 from app.models import Item, PoolImageRow, Project
@@ -247,3 +248,48 @@ def test_pictures_are_stored_in_chunks_bounded_by_their_bytes(users, monkeypatch
                         files={"file": ("p.zip", zip_of(files), "application/zip")})
     assert upload.status_code == 201, upload.text
     assert upload.json()["imported"] == 7 and counts(project["id"]) == (7, 6)
+
+
+def test_a_leads_pages_and_exports_of_an_image_project_show_pictures_not_pixel_numbers(users, client):
+    _, admin_token = users.create("admin", "admin")
+    users.create("lead", "lead")
+    admin = users.api(admin_token)
+    project = image_project(admin, members=["lead"], batch_size=60, holdout_fraction=0.2)
+    pid = project["id"]
+    wanted = [i for i in range(300) if DIGITS.target[i] in (0, 1, 2)][:80]
+    gold = {f"d{i}.png": str(DIGITS.target[i]) for i in wanted}
+    ones = [i for i in range(300, 500) if DIGITS.target[i] == 1][:3]
+    gold |= {f"wrong{i}.png": "0" for i in ones}  # ones labelled 0 among 27 right ones: suspicious labels
+    files = {f"d{i}.png": digit_png(i) for i in wanted} | {f"wrong{i}.png": digit_png(i) for i in ones}
+    assert admin.post(f"/api/v1/projects/{pid}/items",
+                      files={"file": ("p.zip", zip_of(files), "application/zip")}).status_code == 201
+    with session_scope() as session:  # the wrong labels train (the holdout is drawn at random)
+        session.execute(update(Item).where(Item.external_id.startswith("wrong")).values(is_holdout=False))
+    while (item := admin.get(f"/api/v1/projects/{pid}/next")).status_code == 200:
+        admin.post(f"/api/v1/items/{item.json()['id']}/annotations", json={"label": gold[item.json()["external_id"]]})
+    run_worker_until_idle()  # coverage, the retrain, and the label-quality job it queues
+    assert admin.get(f"/api/v1/projects/{pid}/models").json()
+    login(client, "lead")
+    first = admin.get(f"/api/v1/projects/{pid}/items").json()["items"][0]["id"]
+    pages = [f"/projects/{pid}", f"/projects/{pid}/dashboard", f"/projects/{pid}/items",
+             f"/projects/{pid}/items/{first}", f"/projects/{pid}/items/{first}/why", f"/projects/{pid}/quality",
+             f"/projects/{pid}/influence", f"/projects/{pid}/disagreements"]
+    for path in pages:
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text[:300])
+        # 768 thumbnail numbers in a row would read "12, 40, 255, ..." somewhere on the page
+        assert not re.search(r"(\d+, ){20}", page.text), path
+    for path in (f"/projects/{pid}/items", f"/projects/{pid}/quality", f"/projects/{pid}/influence",
+                 f"/projects/{pid}/items/{first}"):
+        assert f'src="/projects/{pid}/images/' in client.get(path).text, path
+    items_csv = client.get(f"/projects/{pid}/export/items.csv")
+    assert items_csv.status_code == 200 and items_csv.text.splitlines()[0].startswith("id,image,label")
+    assert client.get(f"/projects/{pid}/export/predictions.csv").status_code == 200
+    model = client.get(f"/projects/{pid}/export/model.joblib")
+    assert model.status_code == 200
+    import joblib
+
+    bundle = joblib.load(io.BytesIO(model.content))
+    thumbnails = np.asarray([list(Image.open(io.BytesIO(files[f"wrong{ones[0]}.png"])).convert("RGB").resize(
+        (16, 16), Image.Resampling.BOX).tobytes())], dtype=float)
+    assert "thumbnail" in bundle["input"] and bundle["pipeline"].predict(thumbnails)[0] in ("0", "1", "2")

@@ -11,7 +11,8 @@ from app.migrate import alembic_config, upgrade_to_head
 
 EXPECTED_TABLES = {"users", "api_tokens", "projects", "items", "leases", "annotations", "model_versions",
                    "ranking_entries", "jobs", "simulations", "project_members", "login_failures", "item_quality",
-                   "quality_reports", "label_reviews", "coverage_entries", "browser_sessions", "item_images", "alembic_version"}
+                   "quality_reports", "label_reviews", "coverage_entries", "browser_sessions", "item_images",
+                   "alembic_version"}
 
 
 def test_migrations_build_an_empty_database_that_matches_the_models(tmp_path):
