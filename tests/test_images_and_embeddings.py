@@ -293,3 +293,22 @@ def test_a_leads_pages_and_exports_of_an_image_project_show_pictures_not_pixel_n
     thumbnails = np.asarray([list(Image.open(io.BytesIO(files[f"wrong{ones[0]}.png"])).convert("RGB").resize(
         (16, 16), Image.Resampling.BOX).tobytes())], dtype=float)
     assert "thumbnail" in bundle["input"] and bundle["pipeline"].predict(thumbnails)[0] in ("0", "1", "2")
+
+
+def test_a_small_zip_is_previewed_with_its_pictures_and_a_large_one_says_why_not(users, client):
+    _, admin_token = users.create("admin", "admin")
+    project = image_project(users.api(admin_token))
+    csrf = login(client, "admin")
+    archive = zip_of({"0/a.png": digit_png(0), "1/b.png": digit_png(1), "c.png": digit_png(2)})
+    preview = client.post(f"/projects/{project['id']}/upload-preview",
+                          files={"head": ("head", archive, "application/zip")},
+                          data={"filename": "p.zip", "label_column": "folder", "csrf_token": csrf})
+    assert preview.status_code == 200 and "Preview of p.zip" in preview.text
+    roles = re.findall(r'<th>(\w+)<br><span class="role role-(\w+)">', preview.text)
+    assert roles == [("id", "id"), ("image", "image"), ("folder", "label")]
+    assert preview.text.count('<img class="thumb" src="data:image/png;base64,') == 3
+    assert "PNG 32 x 32" in preview.text
+    cut = client.post(f"/projects/{project['id']}/upload-preview",
+                      files={"head": ("head", archive[:100], "application/zip")},
+                      data={"filename": "p.zip", "partial": "true", "csrf_token": csrf})
+    assert cut.status_code == 200 and "No preview for a .zip this large" in cut.text

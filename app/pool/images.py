@@ -103,6 +103,24 @@ def image_bytes(value) -> bytes | str:
         return "not base64 text, a data URI or image bytes"
 
 
+PREVIEW_SIDE = 48
+
+
+def preview_thumbnail(data: bytes) -> str:
+    """A small PNG of the picture as a data URI, for the upload preview (nothing is stored yet, so
+    there is no address to serve it from)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (PREVIEW_SIDE * 2, PREVIEW_SIDE * 2))
+        thumb = image.convert("RGB")
+        thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST if max(thumb.size) < PREVIEW_SIDE
+                        else Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 
 

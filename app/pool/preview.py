@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass, field
 
 from app.models import Project
+from app.pool.images import preview_thumbnail
 from app.pool.parsing import PoolParser, UploadError, detect_format
 
 PREVIEW_ROWS = 10
@@ -26,6 +27,9 @@ class Preview:
     # column -> "id" | "text" | "label" | "feature" | "metadata" | "left out" (an export's bookkeeping)
     roles: dict[str, str] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)  # as the file has them, column -> value
+    # image projects: each row's picture as a small PNG data URI (the page's policy allows data: images)
+    thumbnails: list[str | None] = field(default_factory=list)
+    image_column: str | None = None
     errors: list[str] = field(default_factory=list)
     partial: bool = False  # only the head of the file was read
 
@@ -55,6 +59,7 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
             break
     plan = parser.plan
     preview.columns = list(parser.columns)
+    preview.image_column = plan.image_column if plan is not None else None
     if plan is not None:
         for column in preview.columns:
             preview.roles[column] = ("id" if column == plan.id_column else "text" if column == plan.text_column
@@ -72,6 +77,7 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         if item.image is not None:
             row[plan.image_column] = f"{item.image.media_type.split('/')[1].upper()} {item.image.width} x " \
                                      f"{item.image.height}"
+        preview.thumbnails.append(preview_thumbnail(item.image.data) if item.image is not None else None)
         if plan is not None and plan.embedding_column:
             row[plan.embedding_column] = f"{len(item.payload.get('embedding', []))} numbers"
         for name, value in zip(plan.feature_columns if plan else [], item.payload.get("features", []) if
