@@ -121,6 +121,14 @@ def preview_thumbnail(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
+def picture_of(payload) -> dict | None:
+    """What a page needs to show an item's picture (its digest and size), or None for an item that
+    has none: the thumbnail's numbers stay behind."""
+    if not isinstance(payload, dict) or not payload.get("image"):
+        return None
+    return {key: payload.get(key) for key in ("image", "width", "height")}
+
+
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.al.importance import SampleImportance
 from app.models import Item, ModelVersion, Project
+from app.pool.images import picture_of
 from app.quality import data
 from app.training.features import feature_kind, raw_inputs
 
@@ -90,7 +91,7 @@ def explain(session: Session, *, project: Project, item: Item, top: int = TOP) -
         text = row.payload.get("text") if row is not None else None
         return {"item_id": int(inputs.train_ids[i]), "external_id": row.external_id if row else None,
                 "label": str(inputs.y[i]), "influence": float(influence[i]), "text": text,
-                "image": row.payload.get("image") if row is not None else None}
+                "image": picture_of(row.payload) if row is not None else None}
 
     return {
         "available": True, "model_version": inputs.version, "classes": classes,

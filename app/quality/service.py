@@ -25,6 +25,7 @@ from app.models import (
     RankingEntry,
     User,
 )
+from app.pool.images import picture_of
 
 ACTIONS = ("confirm", "relabel", "requeue")
 
@@ -84,7 +85,8 @@ def _annotators(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
 
 def _row(quality: ItemQuality, item: Item, labelled_by: list[str]) -> dict:
     payload = item.payload if isinstance(item.payload, dict) else {}
-    text, image = payload.get("text"), payload.get("image")
+    text = payload.get("text")
+    image = picture_of(payload)
     return {
         "item_id": item.id, "external_id": item.external_id, "text": text, "image": image,
         "features": None if text is not None or image is not None else payload.get("features"),
