@@ -312,3 +312,20 @@ def test_a_small_zip_is_previewed_with_its_pictures_and_a_large_one_says_why_not
                       files={"head": ("head", archive[:100], "application/zip")},
                       data={"filename": "p.zip", "partial": "true", "csrf_token": csrf})
     assert cut.status_code == 200 and "No preview for a .zip this large" in cut.text
+
+
+def test_deleting_an_image_project_removes_its_pictures_in_chunks(users, monkeypatch):
+    from app.projects import deletion
+
+    monkeypatch.setattr(deletion, "IMAGE_CHUNK", 2)  # several chunks of pictures
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    kept = image_project(admin, name="Kept")
+    for pid in (project["id"], kept["id"]):
+        assert admin.post(f"/api/v1/projects/{pid}/items", files={"file": (
+            "p.zip", zip_of({f"{i}.png": digit_png(i) for i in range(5)}), "application/zip")}).status_code == 201
+    assert admin.delete(f"/api/v1/projects/{project['id']}").status_code == 204
+    run_worker_until_idle()
+    assert counts(project["id"]) == (0, 0)
+    assert counts(kept["id"]) == (5, 5)  # the same pictures in another project stay
