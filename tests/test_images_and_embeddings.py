@@ -225,6 +225,16 @@ def test_a_text_project_with_embeddings_learns_from_them_and_keeps_them_out_of_t
     assert "vector" not in listed[0]["data"] and "embedding" not in listed[0]["data"]
     predictions = admin.get(f"/api/v1/projects/{project['id']}/export/predictions.csv")
     assert predictions.status_code == 200 and predictions.text.count("\n") == 61
+    # the labels export keeps the embeddings, so it imports into a new project as it was
+    exported = admin.get(f"/api/v1/projects/{project['id']}/export/items.csv")
+    assert exported.text.splitlines()[0].startswith("id,text,embedding,label")
+    again = admin.post("/api/v1/projects", json={"name": "Again", "kind": "text", "labels": ["a", "b"]}).json()
+    reloaded = admin.post(f"/api/v1/projects/{again['id']}/items", data={"label_column": "label"},
+                          files={"file": ("items.csv", exported.content, "text/csv")})
+    assert reloaded.status_code == 201, reloaded.text
+    assert reloaded.json()["embedding_column"] == "embedding" and reloaded.json()["labelled"] == 24
+    with session_scope(write=False) as session:
+        assert session.get(Project, again["id"]).embedding_dim == 8
 
     # a column of embeddings in a project whose items have none would cover only some items
     plain = admin.post("/api/v1/projects", json={"name": "Plain", "kind": "text", "labels": ["a", "b"]}).json()

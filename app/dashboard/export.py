@@ -42,6 +42,8 @@ def item_columns(session: Session, project: Project, slice_: str = "all") -> lis
     the slice's labelled items have, in the order first met (a read of the metadata alone)."""
     data = ["text"] if project.kind == "text" else ["image"] if project.kind == "image" \
         else list(project.feature_names or [])
+    if project.embedding_dim:  # kept, so that the export imports into a new project as it was
+        data.append("embedding")
     columns = ["id", *data, "label", "holdout", "n_annotations", "adjudicated"]
     seen = dict.fromkeys(columns)
     stmt = (select(Item.meta).where(Item.project_id == project.id, Item.final_label.is_not(None),
@@ -65,6 +67,8 @@ def item_rows(session: Session, project: Project, slice_: str = "all") -> Iterat
             row["image"] = item.payload["image"]  # the SHA-256 of the stored picture
         else:
             row.update(zip(project.feature_names or [], item.payload["features"], strict=False))
+        if "embedding" in item.payload:
+            row["embedding"] = item.payload["embedding"]
         row.update({"label": item.final_label, "holdout": item.is_holdout, "n_annotations": item.n_annotations,
                     "adjudicated": item.adjudicated_label is not None})
         for key, value in (item.meta or {}).items():
