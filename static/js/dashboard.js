@@ -4,6 +4,16 @@
 (function () {
   "use strict";
   const PALETTE = ["#2457c5", "#d0542b", "#2e8b57", "#8a3ffc", "#b8860b", "#0f7b8a", "#c71f6b", "#555555"];
+  // One look per label on the pool map: twelve colours told apart (Tableau's 10 and two more), then
+  // the same colours again with another marker, so a ten-label project (the digits demo) never
+  // shows two labels alike (QA: labels 1 and 9 shared a blue).
+  const LABEL_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                         "#9c755f", "#bcbd22", "#17becf", "#9467bd"];
+  const LABEL_MARKERS = ["circle", "triangle", "rect", "rectRot", "star", "crossRot"];
+  function labelLook(i) {
+    return {backgroundColor: LABEL_COLOURS[i % LABEL_COLOURS.length], borderColor: LABEL_COLOURS[i % LABEL_COLOURS.length],
+            pointStyle: LABEL_MARKERS[Math.floor(i / LABEL_COLOURS.length) % LABEL_MARKERS.length]};
+  }
   const charts = {};
   window.labelloopCharts = charts;
 
@@ -85,7 +95,7 @@
     const points = ((s.diagnostics && s.diagnostics.pool_map) || {points: []}).points;
     const datasets = labels.map((label, i) => ({
       label: label, data: points.filter(p => p[2] === label).map(p => ({x: p[0], y: p[1]})),
-      backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 3,
+      ...labelLook(i), pointRadius: 3,
     }));
     const unlabelled = points.filter(p => p[2] === null);
     datasets.unshift({
