@@ -233,8 +233,7 @@ def test_a_text_project_with_embeddings_learns_from_them_and_keeps_them_out_of_t
                           files={"file": ("items.csv", exported.content, "text/csv")})
     assert reloaded.status_code == 201, reloaded.text
     assert reloaded.json()["embedding_column"] == "embedding" and reloaded.json()["labelled"] == 24
-    with session_scope(write=False) as session:
-        assert session.get(Project, again["id"]).embedding_dim == 8
+    assert admin.get(f"/api/v1/projects/{again['id']}").json()["embedding_dim"] == 8
 
     # a column of embeddings in a project whose items have none would cover only some items
     plain = admin.post("/api/v1/projects", json={"name": "Plain", "kind": "text", "labels": ["a", "b"]}).json()

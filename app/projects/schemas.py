@@ -108,6 +108,8 @@ class ProjectRead(BaseModel):
     holdout_fraction: float
     show_model_guess: bool
     feature_names: list[str] | None
+    embedding_dim: int | None = Field(None, description="the length of the items' own embeddings, which the "
+                                                        "model learns from; null when they have none")
     created_at: datetime
 
 
