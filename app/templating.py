@@ -44,8 +44,10 @@ def picture(project_id: int, payload: dict | str | None, alt: str, css_class: st
     size = (payload.get("width"), payload.get("height")) if isinstance(payload, dict) else (None, None)
     tiny = all(isinstance(side, int) for side in size) and max(size) < TINY_PICTURE
     lazy = "" if css_class == "item-image" else ' loading="lazy"'
-    return Markup('<img class="{}{}" src="/projects/{}/images/{}" alt="{}"{}>').format(
-        css_class, " tiny" if tiny else "", int(project_id), digest, alt, Markup(lazy))
+    # lists get a reduced copy (app.pool.images.REDUCED_SIDES): the card alone needs the original
+    reduced = {"thumb": "?w=96", "medium": "?w=320"}.get(css_class, "")
+    return Markup('<img class="{}{}" src="/projects/{}/images/{}{}" alt="{}"{}>').format(
+        css_class, " tiny" if tiny else "", int(project_id), digest, reduced, alt, Markup(lazy))
 
 
 templates.env.globals["picture"] = picture

@@ -126,7 +126,7 @@ def test_a_bad_zip_names_every_problem_and_imports_nothing(users):
     assert counts(project["id"]) == (0, 0)
 
     readme = admin.post(f"/api/v1/projects/{project['id']}/items",
-                        files={"file": ("pool.zip", zip_of({"a.png": digit_png(0), "notes/readme.txt": b"hi"}),
+                        files={"file": ("pool.zip", zip_of({"a.png": digit_png(0), "notes/data.bin": b"hi"}),
                                         "application/zip")})
     assert readme.status_code == 422 and "neither images nor a table" in readme.text
     elsewhere = admin.post(f"/api/v1/projects/{project['id']}/items",
@@ -171,7 +171,7 @@ def test_a_table_in_the_zip_names_the_images_and_brings_embeddings_the_model_lea
     short = {"pics/new.png": digit_png(50), "pool.csv": b'id,image,embedding\nnew,pics/new.png,"[1, 2]"\n'}
     refused = admin.post(f"/api/v1/projects/{project['id']}/items",
                          files={"file": ("more.zip", zip_of(short), "application/zip")})
-    assert refused.status_code == 422 and "2 numbers, where this project's embeddings has 5" in refused.text
+    assert refused.status_code == 422 and "2 numbers, where each embedding of this project has 5" in refused.text
     assert counts(project["id"]) == (40, 40)
 
 
@@ -338,3 +338,48 @@ def test_deleting_an_image_project_removes_its_pictures_in_chunks(users, monkeyp
     run_worker_until_idle()
     assert counts(project["id"]) == (0, 0)
     assert counts(kept["id"]) == (5, 5)  # the same pictures in another project stay
+
+
+def test_member_names_are_normalised_notes_are_passed_over_and_dotdot_is_refused(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    files = {"./dot/w.png": digit_png(0), "/abs/y.png": digit_png(1), "cat\\a.png": digit_png(2),
+             "README.md": b"# my pictures", "LICENSE": b"CC-BY", "cat/Thumbs.db": b"\x00\x01"}
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("p.zip", zip_of(files), "application/zip")})
+    assert upload.status_code == 201, upload.text
+    items = admin.get(f"/api/v1/projects/{project['id']}/items").json()["items"]
+    assert sorted(i["external_id"] for i in items) == ["abs/y.png", "cat/a.png", "dot/w.png"]
+    assert {i["external_id"]: i["meta"].get("folder") for i in items}["cat/a.png"] == "cat"
+    outside = admin.post(f"/api/v1/projects/{project['id']}/items",
+                         files={"file": ("q.zip", zip_of({"../x.png": digit_png(3)}), "application/zip")})
+    assert outside.status_code == 422 and "names files outside itself" in outside.text, outside.text
+    assert "could not be read past" not in outside.text  # the archive itself is fine
+    digests = admin.post(f"/api/v1/projects/{project['id']}/items",
+                         files={"file": ("e.csv", b"image\n" + b"ab" * 32 + b"\n", "text/csv")})
+    assert digests.status_code == 422 and "a picture's SHA-256, as a labelloop export names pictures" in digests.text
+
+
+def test_lists_get_reduced_copies_of_large_pictures(users, client):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)).save(photo, "JPEG")
+    archive = zip_of({"big.jpg": photo.getvalue(), "small.png": digit_png(0)})
+    assert admin.post(f"/api/v1/projects/{project['id']}/items",
+                      files={"file": ("p.zip", archive, "application/zip")}).status_code == 201
+    login(client, "admin")
+    listing = client.get(f"/projects/{project['id']}/items").text
+    sources = re.findall(r'src="(/projects/\d+/images/[0-9a-f]{64}\?w=96)"', listing)
+    assert len(sources) == 2  # the list asks for reduced copies, never the originals
+    sizes = []
+    for source in sources:
+        reduced = client.get(source)
+        assert reduced.status_code == 200 and reduced.headers["cache-control"].endswith("immutable")
+        sizes.append((Image.open(io.BytesIO(reduced.content)).size, len(reduced.content)))
+    assert ((96, 72), sizes[[s[0] for s in sizes].index((96, 72))][1]) in sizes  # the photo, fitted in 96 x 96
+    assert all(length < len(photo.getvalue()) / 20 for _, length in sizes)
+    assert ((32, 32), len(digit_png(0))) in sizes  # a picture that already fits is sent as it is
+    assert client.get(sources[0].replace("w=96", "w=97")).status_code == 422

@@ -87,6 +87,9 @@ def image_bytes(value) -> bytes | str:
     if not isinstance(value, str) or not value.strip():
         return "the image is empty" if value in (None, "") else f"expected an image, found {type(value).__name__}"
     text = value.strip()
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        return ("this is a picture's SHA-256, as a labelloop export names pictures: the picture itself is not "
+                "in the file; upload the .zip of pictures (it may hold this file, naming them by path)")
     if text.startswith("data:"):
         head, _, body = text.partition(",")
         if ";base64" not in head:
@@ -132,8 +135,37 @@ def picture_of(payload) -> dict | None:
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 
 
-def image_response(session, project_id: int, digest: str):
-    """The stored picture as an HTTP response, or None when the project has none under `digest`.
+# Sides of the reduced copies pages ask for (`?w=`): a list's thumbnails and the quality page's
+# pictures. Made on request from the original (a JPEG decodes at a fraction of its size) and kept
+# by the browser, since a digest names its bytes for ever (QA: an items page of 40-pixel thumbnails
+# downloaded 44 MB of originals).
+REDUCED_SIDES = (96, 320)
+
+
+def reduced_copy(data: bytes, max_side: int) -> tuple[bytes, str] | None:
+    """The picture fitted in max_side x max_side (PNG if it has transparency or is a PNG, else JPEG),
+    or None when it already fits (the original is then as small)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        if max(image.size) <= max_side:
+            return None
+        kind = image.format
+        image.draft("RGB", (max_side * 2, max_side * 2))
+        keep_alpha = image.mode in ("RGBA", "LA", "P") or kind in ("PNG", "GIF")
+        copy = image.convert("RGBA" if keep_alpha else "RGB")
+        copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if keep_alpha:
+        copy.save(out, "PNG", optimize=True)
+        return out.getvalue(), "image/png"
+    copy.save(out, "JPEG", quality=85)
+    return out.getvalue(), "image/jpeg"
+
+
+def image_response(session, project_id: int, digest: str, max_side: int | None = None):
+    """The stored picture (or, with `max_side`, a reduced copy) as an HTTP response, or None when
+    the project has none under `digest`.
     Served under the type Pillow read at import, never sniffed (nosniff) and never run as a page
     (a sandboxing CSP), so an item's bytes cannot become a script however they were crafted.
     Content-addressed, so a browser may keep it: the digest names these bytes for ever."""
@@ -146,6 +178,9 @@ def image_response(session, project_id: int, digest: str):
         PoolImageRow.project_id == project_id, PoolImageRow.digest == digest)).first()
     if row is None:
         return None
-    return Response(content=row.data, media_type=row.media_type, headers={
-        "Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{digest}"',
+    content, media_type = row.data, row.media_type
+    if max_side is not None:
+        content, media_type = reduced_copy(row.data, max_side) or (content, media_type)
+    return Response(content=content, media_type=media_type, headers={
+        "Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{digest}-{max_side or 0}"',
         "Content-Security-Policy": "default-src 'none'; sandbox"})

@@ -183,7 +183,7 @@ class PoolParser:
         self.embeddings_wanted = embeddings_wanted
         self._archive: dict | None = None  # a .zip being read: its members by name, which hold the images
         self._zipfile = None
-        self._dim_from = "this project's embeddings"  # what fixed embedding_dim, for the messages
+        self._dim_from = "each embedding of this project"  # what fixed embedding_dim, for the messages
 
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
@@ -385,26 +385,36 @@ class PoolParser:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             self._error(f"not a readable .zip file ({exc})")
             return
-        members = [info for info in archive.infolist() if not info.is_dir()
-                   and not info.filename.startswith("__MACOSX/")
-                   and not info.filename.rsplit("/", 1)[-1].startswith(".")]
-        expands_to = sum(info.file_size for info in members)
+        members, unsafe = [], []
+        for info in archive.infolist():
+            name = member_name(info.filename)
+            base = name.rsplit("/", 1)[-1]
+            if info.is_dir() or name.startswith("__MACOSX/") or base.startswith(".") or base.lower() in NOT_DATA \
+                    or base.lower().startswith(("readme", "license", "licence")):
+                continue  # a packer's own files, and a dataset's notes: no items
+            if ".." in name.split("/"):
+                unsafe.append(info.filename)
+            members.append((name, info))
+        if unsafe:
+            self._error(f"the .zip names files outside itself ({', '.join(map(repr, unsafe[:5]))}): a path with '..' "
+                        "cannot be an item's name; pack the pictures again from their folder")
+            return
+        expands_to = sum(info.file_size for _, info in members)
         if self.max_decoded_bytes is not None and expands_to > self.max_decoded_bytes:
             self._error(f"the .zip expands to {expands_to // 2**20} MB once unpacked, above the upload limit of "
                         f"{self.max_decoded_bytes // 2**20} MB; split it into smaller files")
             raise _CannotGoOn
-        self._archive = {info.filename: info for info in members}
+        self._archive = dict(members)
         self._zipfile = archive
-        tables = [info.filename for info in members if "/" not in info.filename
-                  and not info.filename.lower().endswith(IMAGE_SUFFIXES)
-                  and _table_format(info.filename) is not None]
+        tables = [name for name in self._archive if "/" not in name and not name.lower().endswith(IMAGE_SUFFIXES)
+                  and _table_format(name) is not None]
         if len(tables) > 1:
             self._error(f"the .zip holds {len(tables)} tables at its top ({', '.join(map(repr, tables))}); keep one, "
                         "naming the images")
-            raise _CannotGoOn
+            return
         if tables:
             self.fmt = _table_format(tables[0])
-            self.fileobj = io.BytesIO(archive.read(tables[0]))
+            self.fileobj = io.BytesIO(archive.read(self._archive[tables[0]]))
             readers = {"csv": self._csv_records, "tsv": self._csv_records, "jsonl": self._jsonl_records,
                        "json": self._json_records, "parquet": self._parquet_records}
             for where, line, record in readers[self.fmt]():
@@ -413,8 +423,9 @@ class PoolParser:
         others = [name for name in self._archive if not name.lower().endswith(IMAGE_SUFFIXES)]
         if others:
             self._error(f"the .zip holds files that are neither images nor a table naming them: "
-                        f"{', '.join(map(repr, others[:5]))}{' and more' if len(others) > 5 else ''}")
-            raise _CannotGoOn
+                        f"{', '.join(map(repr, others[:5]))}{' and more' if len(others) > 5 else ''}; take them out "
+                        "(a README or LICENSE may stay)")
+            return
         self.columns = ["id", "image", "folder"]
         for number, name in enumerate(sorted(self._archive), 1):
             folder = name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else ""
@@ -571,7 +582,7 @@ class PoolParser:
         """The bytes of the archive's file `name` (as the manifest writes it), or why there are none."""
         import zipfile
 
-        key = name.strip().replace("\\", "/").removeprefix("./").lstrip("/")
+        key = member_name(name.strip())
         info = self._archive.get(key)
         if info is None:
             shown = name if len(name) <= 60 else name[:57] + "..."
@@ -668,6 +679,19 @@ def _label_studio_task(record: dict) -> dict:
         row.setdefault("label", choices if len(choices) != 1 else choices[0])
         break
     return row
+
+
+# Files a packer or a file manager adds beside the pictures, passed over like README and LICENSE
+NOT_DATA = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def member_name(name: str) -> str:
+    """A .zip member's name as an item's id: forward slashes (some Windows packers write backslashes),
+    without a leading "./" or "/" (archives packed from inside their folder, or with absolute paths)."""
+    name = name.replace("\\", "/")
+    while name.startswith(("./", "/")):
+        name = name[2:] if name.startswith("./") else name[1:]
+    return name
 
 
 def _table_format(name: str) -> str | None:

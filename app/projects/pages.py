@@ -27,7 +27,7 @@ from app.errors import Conflict, InvalidInput
 from app.incoming import Incoming
 from app.labeling.service import current_model
 from app.models import Item
-from app.pool.images import DIGEST_PATTERN, image_response
+from app.pool.images import DIGEST_PATTERN, REDUCED_SIDES, image_response
 from app.pool.parsing import column_list
 from app.pool.preview import HEAD_BYTES, PARQUET_PREVIEW_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
@@ -427,9 +427,14 @@ def delete_item_page(request: Request, user: AdminPageUser, project: ProjectDep,
 
 @router.get("/projects/{project_id}/images/{digest}")
 def item_image(project: ProjectDep, session: ReadSessionDep,
-               digest: Annotated[str, PathParam(pattern=DIGEST_PATTERN)]):
-    """An image project's picture, for anyone who works on the project (annotators included)."""
-    response = image_response(session, project.id, digest)
+               digest: Annotated[str, PathParam(pattern=DIGEST_PATTERN)],
+               w: Annotated[int | None, Query()] = None):
+    """An image project's picture, for anyone who works on the project (annotators included); `w`
+    (one of REDUCED_SIDES) asks for a copy no larger than w x w, for lists."""
+    if w is not None and w not in REDUCED_SIDES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"A reduced copy is {' or '.join(map(str, REDUCED_SIDES))} pixels wide.")
+    response = image_response(session, project.id, digest, max_side=w)
     if response is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such image in this project.")
     return response
