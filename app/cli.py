@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", help="the texts (text projects) or the pictures (image projects)")
     p.add_argument("--id-column")
     p.add_argument("--embedding-column", help="each item's own embedding, which the model then learns from "
-                                              "(default: a column named embedding or vector)")
+                                              "(default: a column named embedding, embeddings, vector or emb)")
     p.add_argument("--label-column", help="a column of labels already given (an export's 'label'): they become "
                                           "training labels; empty cells stay unlabelled")
     p.add_argument("--user", help="the user the imported labels are recorded under (default: the project's creator)")

@@ -383,3 +383,20 @@ def test_lists_get_reduced_copies_of_large_pictures(users, client):
     assert all(length < len(photo.getvalue()) / 20 for _, length in sizes)
     assert ((32, 32), len(digit_png(0))) in sizes  # a picture that already fits is sent as it is
     assert client.get(sources[0].replace("w=96", "w=97")).status_code == 422
+
+
+def test_a_zip_of_one_folder_is_read_from_inside_it(users):
+    # what "compress this folder" makes: data/items.csv beside data/pics/...
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    files = {"data/items.csv": b"id,image,label\nk1,pics/a.png,0\nk2,pics/b.png,1\n",
+             "data/pics/a.png": digit_png(0), "data/pics/b.png": digit_png(1)}
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items", data={"label_column": "label"},
+                        files={"file": ("data.zip", zip_of(files), "application/zip")})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["imported"] == 2 and upload.json()["labelled"] == 2
+    deeper = {"a.png": digit_png(0), "data/items.csv": b"id,image\nk1,a.png\n"}
+    refused = admin.post(f"/api/v1/projects/{project['id']}/items",
+                         files={"file": ("d.zip", zip_of(deeper), "application/zip")})
+    assert refused.status_code == 422 and "the .zip's table must be at its top, found 'data/items.csv'" in refused.text

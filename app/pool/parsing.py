@@ -399,6 +399,11 @@ class PoolParser:
             self._error(f"the .zip names files outside itself ({', '.join(map(repr, unsafe[:5]))}): a path with '..' "
                         "cannot be an item's name; pack the pictures again from their folder")
             return
+        tops = {name.split("/", 1)[0] for name, _ in members}
+        if len(tops) == 1 and all("/" in name for name, _ in members):
+            # "Compress this folder" packs everything one folder down (data/items.csv, data/cat/1.png):
+            # that folder is the archive's top (QA: such a table was called "neither images nor a table")
+            members = [(name.split("/", 1)[1], info) for name, info in members]
         expands_to = sum(info.file_size for _, info in members)
         if self.max_decoded_bytes is not None and expands_to > self.max_decoded_bytes:
             self._error(f"the .zip expands to {expands_to // 2**20} MB once unpacked, above the upload limit of "
@@ -421,6 +426,11 @@ class PoolParser:
                 yield f"{tables[0]} {where}", line, record
             return
         others = [name for name in self._archive if not name.lower().endswith(IMAGE_SUFFIXES)]
+        deeper = [name for name in others if _table_format(name) is not None]
+        if deeper:
+            self._error(f"the .zip's table must be at its top, found {', '.join(map(repr, deeper[:3]))}; move it up "
+                        "beside the folders of pictures, naming them by their paths from there")
+            return
         if others:
             self._error(f"the .zip holds files that are neither images nor a table naming them: "
                         f"{', '.join(map(repr, others[:5]))}{' and more' if len(others) > 5 else ''}; take them out "
