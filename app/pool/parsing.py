@@ -183,6 +183,7 @@ class PoolParser:
         self.embeddings_wanted = embeddings_wanted
         self._archive: dict | None = None  # a .zip being read: its members by name, which hold the images
         self._zipfile = None
+        self._rows_are_files = False  # a .zip without a table: each row is one of its files (the messages say so)
         self._dim_from = "each embedding of this project"  # what fixed embedding_dim, for the messages
 
     # -- public -------------------------------------------------------------------------
@@ -437,6 +438,7 @@ class PoolParser:
                         "(a README or LICENSE may stay)")
             return
         self.columns = ["id", "image", "folder"]
+        self._rows_are_files = True
         for number, name in enumerate(sorted(self._archive), 1):
             folder = name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else ""
             yield f"file {name!r}", number, {"id": name, "image": name, "folder": folder}
@@ -510,6 +512,7 @@ class PoolParser:
         assert plan is not None
         problems_before = len(self.errors)
         external_id = None
+        image = None  # image projects: the row's checked picture
         if plan.id_column is not None:
             external_id = _as_text(record.get(plan.id_column))
             if not external_id:
@@ -538,7 +541,9 @@ class PoolParser:
             else:
                 payload = {"text": text}
         elif self.kind == "image":
-            payload = self._image_payload(where, record)
+            image = self._picture(where, record)
+            payload = {} if image is None else {"image": image.digest, "width": image.width, "height": image.height,
+                                                "features": image.pixels}
         else:
             if self._auto_features:
                 self._choose_features(record)
@@ -551,7 +556,6 @@ class PoolParser:
                         self._error(f"{where}, column {column!r}: {value}")
                     values.append(value)
             payload = {"features": values}
-        image = payload.pop("_image", None)
         if plan.embedding_column is not None:
             payload["embedding"] = self._embedding(where, record.get(plan.embedding_column))
         label = self._label(where, record) if plan.label_column is not None else None
@@ -570,23 +574,21 @@ class PoolParser:
         return ParsedItem(line=line, external_id=external_id, payload=payload, meta=meta, label=label, where=where,
                           image=image)
 
-    def _image_payload(self, where: str, record: dict[str, Any]) -> dict:
-        """{"image": digest, "features": thumbnail pixels, "_image": the PoolImage}, or {} after an error."""
+    def _picture(self, where: str, record: dict[str, Any]) -> PoolImage | None:
+        """The row's checked picture, or None after recording why there is none."""
         column = self.plan.image_column
-        place = where if self.columns == ["id", "image", "folder"] and self._archive is not None \
-            else f"{where}, column {column!r}"
+        place = where if self._rows_are_files else f"{where}, column {column!r}"
         cell = record.get(column)
         data = self._member_bytes(cell) if self._archive is not None and isinstance(cell, str) else image_bytes(cell)
         if isinstance(data, str):
             self._error(f"{place}: {data}")
-            return {}
+            return None
         try:
             image = read_image(data)
         except ImageProblem as exc:
             self._error(f"{place}: {exc}")
-            return {}
-        return {"image": image.digest, "width": image.width, "height": image.height, "features": image.pixels,
-                "_image": image}
+            return None
+        return image
 
     def _member_bytes(self, name: str) -> bytes | str:
         """The bytes of the archive's file `name` (as the manifest writes it), or why there are none."""
