@@ -34,14 +34,14 @@ templates.env.filters["number"] = lambda v: (str(int(v)) if isinstance(v, float)
 TINY_PICTURE = 160  # pixels: a picture this small is enlarged with its pixels kept sharp
 
 
-def picture(project_id: int, payload: dict | str | None, alt: str, css_class: str = "item-image") -> Markup:
-    """An image project's picture (an item's payload, or a digest), served by digest to the project's
-    members (app/pool/images.py); the card's picture loads at once, the lists' thumbnails when
-    scrolled to. A tiny one (a digit, an icon) is drawn larger with square pixels, not a blur."""
-    digest = payload.get("image") if isinstance(payload, dict) else payload
+def picture(project_id: int, payload: dict | None, alt: str, css_class: str = "item-image") -> Markup:
+    """An image project's picture (an item's payload, or app.pool.images.picture_of it), served by
+    digest to the project's members (app/pool/images.py); the card's picture loads at once, the lists'
+    thumbnails when scrolled to. A tiny one (a digit, an icon) is drawn larger with square pixels."""
+    digest = (payload or {}).get("image")
     if not digest:
         return Markup("")
-    size = (payload.get("width"), payload.get("height")) if isinstance(payload, dict) else (None, None)
+    size = (payload.get("width"), payload.get("height"))
     tiny = all(isinstance(side, int) for side in size) and max(size) < TINY_PICTURE
     lazy = "" if css_class == "item-image" else ' loading="lazy"'
     # lists get a reduced copy (app.pool.images.REDUCED_SIDES): the card alone needs the original

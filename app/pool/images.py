@@ -109,19 +109,11 @@ def image_bytes(value) -> bytes | str:
 PREVIEW_SIDE = 48
 
 
-def preview_thumbnail(data: bytes) -> str:
-    """A small PNG of the picture as a data URI, for the upload preview (nothing is stored yet, so
-    there is no address to serve it from)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (PREVIEW_SIDE * 2, PREVIEW_SIDE * 2))
-        thumb = image.convert("RGB")
-        thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST if max(thumb.size) < PREVIEW_SIDE
-                        else Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    thumb.save(out, "PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+def preview_thumbnail(image: PoolImage) -> str:
+    """The picture fitted in PREVIEW_SIDE pixels as a data URI, for the upload preview (nothing is
+    stored yet, so there is no address to serve it from)."""
+    data, media_type = reduced_copy(image.data, PREVIEW_SIDE) or (image.data, image.media_type)
+    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
 
 def picture_of(payload) -> dict | None:

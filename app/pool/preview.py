@@ -77,7 +77,7 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         if item.image is not None:
             row[plan.image_column] = f"{item.image.media_type.split('/')[1].upper()} {item.image.width} x " \
                                      f"{item.image.height}"
-        preview.thumbnails.append(preview_thumbnail(item.image.data) if item.image is not None else None)
+        preview.thumbnails.append(preview_thumbnail(item.image) if item.image is not None else None)
         if plan is not None and plan.embedding_column:
             row[plan.embedding_column] = f"{len(item.payload.get('embedding', []))} numbers"
         for name, value in zip(plan.feature_columns if plan else [], item.payload.get("features", []) if
