@@ -2,7 +2,7 @@
 
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -302,12 +302,21 @@ def _insert_items(session: Session, rows: list[dict]) -> None:
               for value, convert in zip(row.values(), converters, strict=True)) for row in rows])
 
 
+IN_LIST = 500  # values per SQL IN (...) list: well under SQLite's and PostgreSQL's limits
+
+
+def _in_lists(values: list) -> Iterator[list]:
+    """`values` in slices of IN_LIST, one look-up query each."""
+    for start in range(0, len(values), IN_LIST):
+        yield values[start:start + IN_LIST]
+
+
 def _store_images(session: Session, project: Project, images: dict) -> None:
     """The chunk's pictures not stored yet (by digest: a picture already in the project is kept once)."""
     digests = sorted(images)
-    for start in range(0, len(digests), 500):
+    for part in _in_lists(digests):
         for digest in session.scalars(select(PoolImageRow.digest).where(
-                PoolImageRow.project_id == project.id, PoolImageRow.digest.in_(digests[start:start + 500]))):
+                PoolImageRow.project_id == project.id, PoolImageRow.digest.in_(part))):
             images.pop(digest)
     if images:
         session.execute(insert(PoolImageRow), [
@@ -326,9 +335,9 @@ def _items_by_content(session: Session, project: Project, hashes: set[int]) -> d
     """content hash -> item id for these hashes (the first item with each)."""
     found: dict[int, int] = {}
     ordered = sorted(hashes)
-    for start in range(0, len(ordered), 500):
+    for part in _in_lists(ordered):
         for content, item_id in session.execute(select(Item.content_hash, Item.id).where(
-                Item.project_id == project.id, Item.content_hash.in_(ordered[start:start + 500]))
+                Item.project_id == project.id, Item.content_hash.in_(part))
                 .order_by(Item.id)):
             found.setdefault(content, item_id)
     return found
@@ -337,9 +346,9 @@ def _items_by_content(session: Session, project: Project, hashes: set[int]) -> d
 def _known_ids(session: Session, project: Project, ids: list[str]) -> list[str]:
     """Those of `ids` that items of the project already have."""
     known: list[str] = []
-    for start in range(0, len(ids), 500):
+    for part in _in_lists(ids):
         known += session.scalars(select(Item.external_id).where(
-            Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500]))).all()
+            Item.project_id == project.id, Item.external_id.in_(part))).all()
     return known
 
 
@@ -350,10 +359,10 @@ def _known_items(session: Session, project: Project, rows: list[dict]) -> dict[s
         return {}
     by_id = {row["external_id"]: row for row in rows}
     ids, found = list(by_id), {}
-    for start in range(0, len(ids), 500):
+    for part in _in_lists(ids):
         found.update({external_id: (item_id, content) for external_id, item_id, content in session.execute(
             select(Item.external_id, Item.id, Item.content_hash).where(
-                Item.project_id == project.id, Item.external_id.in_(ids[start:start + 500])))})
+                Item.project_id == project.id, Item.external_id.in_(part)))})
     other = sorted((by_id[i]["_line"] for i, (_, content) in found.items() if content != by_id[i]["content_hash"]))
     if other:
         what = {"text": "text", "image": "image"}.get(project.kind, "features")
@@ -370,9 +379,9 @@ def _add_labels(session: Session, project: Project, importer: User, labels: list
     gave on a card stands. Returns how many labels were added or changed."""
     mine = {}
     ids = [item_id for item_id, _ in labels]
-    for start in range(0, len(ids), 500):
+    for part in _in_lists(ids):
         mine.update({a.item_id: a for a in session.scalars(select(Annotation).where(
-            Annotation.user_id == importer.id, Annotation.item_id.in_(ids[start:start + 500])))})
+            Annotation.user_id == importer.id, Annotation.item_id.in_(part)))})
     now, changed = utcnow(), 0
     for item_id, label in labels:
         answer = mine.get(item_id)
