@@ -33,7 +33,7 @@ from app.errors import as_sentence
 from app.incoming import Incoming
 from app.labeling import service as labeling
 from app.models import Annotation, Item, Project, Simulation, User
-from app.pool.images import image_response
+from app.pool.images import image_response, picture_of
 from app.pool.parsing import column_list
 from app.pool.service import import_pool
 from app.projects.deletion import mark_deleted
@@ -136,8 +136,8 @@ def api_import_items(project_id: DbId, user: ApiAdmin, session: SessionDep, file
     All rows or none: a bad file answers 422 with every problem found.
 
     `text_column` names the text (text projects) or the image (image projects: base64, a data URI,
-    image bytes, or a file of the .zip). `embedding_column` (by default a column named `embedding` or
-    `vector`) holds each item's own embedding, which the model then learns from.
+    image bytes, or a file of the .zip). `embedding_column` (by default a column named `embedding`,
+    `embeddings`, `vector` or `emb`) holds each item's own embedding, which the model then learns from.
 
     `label_column` names a column of labels already given (an export's `label`, say): they become
     training labels recorded under the caller, with `why.source` "import"; empty cells stay unlabelled."""
@@ -169,11 +169,9 @@ def _served_or_204(served: labeling.Served | None, project: Project):
 def public_payload(project: Project, item: Item) -> dict:
     """An item's data as the API shows it: the text, a table's features, or an image's digest and
     address (its thumbnail pixels are the model's business); an embedding is the caller's own."""
-    payload = {key: value for key, value in item.payload.items() if key != "embedding"}
     if project.kind == "image":
-        return {"image": payload.get("image"), "width": payload.get("width"), "height": payload.get("height"),
-                "image_url": f"/api/v1/items/{item.id}/image"}
-    return payload
+        return {**picture_of(item.payload), "image_url": f"/api/v1/items/{item.id}/image"}
+    return {key: value for key, value in item.payload.items() if key != "embedding"}
 
 
 @router.get("/items/{item_id}/image", response_class=Response,
