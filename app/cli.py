@@ -162,6 +162,10 @@ def cmd_import(args) -> int:
                    f"({', '.join(result.skipped_places)}{more})")
         if result.labels_for_existing:
             skipped += f", whose {_count(result.labels_for_existing, 'label')} went to those items"
+        if result.labels_already_there:
+            skipped += f"; {_count(result.labels_already_there, 'label')} those items had already"
+        if result.answers_standing:
+            skipped += f"; {_count(result.answers_standing, 'own answer')} given on a card stand"
     print(f"imported {_count(result.imported, 'item')}"
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
           + (f" ({result.not_accepted} Prodigy answers reject or ignore, without one)" if result.not_accepted else "")

@@ -150,6 +150,53 @@ def test_a_file_grown_by_a_few_rows_adds_them_and_labels_come_back_onto_known_it
         assert session.scalar(select(func.count()).select_from(Annotation)) == 4
 
 
+def test_labels_coming_round_again_are_not_counted_as_second_answers(users):
+    """QA: the project's own labels export uploaded back gave every labelled item a second answer
+    (the admin's import), so an annotator's later correction made a tie; a second admin uploading
+    the same labelled file did the same, and the result said "0 items labelled" beside it."""
+    _, admin_token = users.create("admin", "admin")
+    _, other_token = users.create("admin2", "admin")
+    _, ann_token = users.create("ann", "annotator")
+    admin, other, ann = users.api(admin_token), users.api(other_token), users.api(ann_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100, members=["ann"])
+    pid = project["id"]
+    upload = lambda api, body: api.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},  # noqa: E731
+                                        files={"file": ("p.csv", body, "text/csv")})
+    assert upload(admin, b"id,text,label\nk1,one,fresh\nk2,two,\nk3,three,\n").json()["labelled"] == 1
+    body = upload(other, b"id,text,label\nk1,one,fresh\nk2,two,\nk3,three,\n").json()
+    assert (body["skipped_duplicates"], body["labels_for_existing"], body["labels_already_there"]) == (3, 0, 1)
+    # an annotator labels the other two; the export comes back in
+    for _ in range(2):
+        card = ann.get(f"/api/v1/projects/{pid}/next").json()
+        assert ann.post(f"/api/v1/items/{card['id']}/annotations",
+                        json={"label": "rotten"}).status_code == 201
+    exported = admin.get(f"/api/v1/projects/{pid}/export/items.csv").text
+    body = upload(admin, exported.encode()).json()
+    assert (body["labels_for_existing"], body["labels_already_there"]) == (0, 3)
+    with session_scope(write=False) as session:
+        per_item = dict(session.execute(select(Item.external_id, Item.n_annotations)
+                                        .where(Item.project_id == pid)).all())
+    assert per_item == {"k1": 1, "k2": 1, "k3": 1}
+    # a different label from the file is a second opinion, as before
+    body = upload(other, b"id,text,label\nk2,two,plot\n").json()
+    assert (body["labels_for_existing"], body["labels_already_there"]) == (1, 0)
+
+
+def test_a_file_does_not_overrule_the_importers_own_card_answer_and_says_so(users):
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    pid = create_text_project(admin, holdout_fraction=0)["id"]
+    upload = lambda body: admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"},  # noqa: E731
+                                     files={"file": ("p.csv", body, "text/csv")})
+    upload(b"id,text,label\nk1,one,\n")
+    card = admin.get(f"/api/v1/projects/{pid}/next").json()
+    assert admin.post(f"/api/v1/items/{card['id']}/annotations", json={"label": "plot"}).status_code == 201
+    body = upload(b"id,text,label\nk1,one,fresh\n").json()
+    assert (body["labels_for_existing"], body["labels_already_there"], body["answers_standing"]) == (0, 0, 1)
+    with session_scope(write=False) as session:
+        assert session.scalar(select(Item.final_label).where(Item.project_id == pid)) == "plot"
+
+
 def test_a_file_without_ids_uploaded_again_adds_only_its_new_rows(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)

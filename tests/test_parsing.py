@@ -300,10 +300,28 @@ def test_upload_form_and_cli_take_a_label_column(client, users, tmp_path, capsys
     api, pid = _labelled_project(users)
     csrf = login(client, "boss")
     assert 'name="label_column"' in client.get(f"/projects/{pid}").text
+    assert 'name="embedding_column"' in client.get(f"/projects/{pid}").text
     form = client.post(f"/projects/{pid}/upload", data={"label_column": "label"},
                        files={"file": ("p.csv", b"id,text,label\na,good,fresh\nb,meh,\n", "text/csv")},
                        headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
-    assert form.status_code == 200 and "labels: label (1 items labelled)" in form.text
+    assert form.status_code == 200 and "labels: label (1 item labelled)" in form.text
+    assert "Start labelling" in form.text  # b is unlabelled
+    again = client.post(f"/projects/{pid}/upload", data={"label_column": "label"},
+                        files={"file": ("p.csv", b"id,text,label\na,good,fresh\nb,meh,\n", "text/csv")},
+                        headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert "labels: label (0 new items labelled)" in again.text
+    assert "1 label they brought was already on those items and was not added again." in again.text
+    done_pid = api.post("/api/v1/projects", json={"name": "Done", "kind": "text", "labels": LABELS}).json()["id"]
+    full = client.post(f"/projects/{done_pid}/upload", data={"label_column": "label"},
+                       files={"file": ("f.csv", b"id,text,label\na,good,fresh\nb,meh,rotten\n", "text/csv")},
+                       headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert "there is nothing left to label" in full.text and "Start labelling" not in full.text
+    # the preview plays the embedding column the form names
+    preview = client.post(f"/projects/{done_pid}/upload-preview",
+                          data={"filename": "e.csv", "embedding_column": "vec"},
+                          files={"head": ("head", b"id,text,vec\nz,hi,\"[1, 2]\"\n", "text/csv")},
+                          headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert preview.status_code == 200 and 'vec<br><span class="role role-embedding">' in preview.text
     plain = client.post(f"/projects/{pid}/upload",
                         files={"file": ("q.csv", b"id,text,label\nc,ok,fresh\n", "text/csv")},
                         headers={"X-CSRF-Token": csrf, "HX-Request": "true"})

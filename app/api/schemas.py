@@ -67,6 +67,11 @@ class ImportRead(BaseModel):
                                       description="where the first 20 of those rows are in the file")
     labels_for_existing: int = Field(0, description="labels those rows brought, added to the items they repeat "
                                                     "as the importer's answers (or changed on them)")
+    labels_already_there: int = Field(0, description="labels those rows brought that their items already had "
+                                                     "from an import (anyone's) or from the importer: not added "
+                                                     "again")
+    answers_standing: int = Field(0, description="labels those rows brought where the importer had answered "
+                                                 "otherwise on a card: the card answer stands")
     not_accepted: int = Field(0, description="rows of a Prodigy file answered reject or ignore: imported "
                                              "unlabelled, since neither answer is a label")
 

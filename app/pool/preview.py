@@ -36,7 +36,8 @@ class Preview:
 
 def preview_pool(project: Project, head: bytes, *, filename: str | None, partial: bool,
                  text_column: str | None = None, id_column: str | None = None,
-                 feature_columns: list[str] | None = None, label_column: str | None = None) -> Preview:
+                 feature_columns: list[str] | None = None, label_column: str | None = None,
+                 embedding_column: str | None = None) -> Preview:
     try:
         fmt = detect_format(filename)
     except UploadError as exc:
@@ -49,7 +50,7 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
         feature_columns = project.feature_names
     parser = PoolParser(io.BytesIO(head), kind=project.kind, fmt=fmt, text_column=text_column, id_column=id_column,
                         feature_columns=feature_columns, label_column=label_column, labels=project.labels,
-                        embedding_dim=project.embedding_dim)
+                        embedding_column=embedding_column, embedding_dim=project.embedding_dim)
     preview = Preview(fmt=fmt, partial=partial)
     records = []
     # the parser's items carry the values it will store; the preview shows the file's own cells

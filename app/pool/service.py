@@ -46,6 +46,8 @@ class ImportResult:
     skipped_duplicates: int = 0
     skipped_places: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
     labels_for_existing: int = 0  # labels such rows brought that were added to (or changed on) their items
+    labels_already_there: int = 0  # labels such rows brought that their items had already (not added again)
+    answers_standing: int = 0  # labels such rows brought against the importer's own card answer, which stands
     not_accepted: int = 0  # Prodigy answers "reject" or "ignore": imported unlabelled
 
 
@@ -251,7 +253,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
         session.flush()
         by_hash = _items_by_content(session, project, {h for h, _ in labels_for_repeats})
         labels_for_existing += [(by_hash[h], label) for h, label in labels_for_repeats]
-    labels_added = _add_labels(session, project, imported_by, labels_for_existing) if labels_for_existing else 0
+    labels_added, labels_already, answers_standing = (
+        _add_labels(session, project, imported_by, labels_for_existing) if labels_for_existing else (0, 0, 0))
     plan = parser.plan
     if project.kind == "tabular" and not project.feature_names:
         project.feature_names = plan.feature_columns
@@ -274,7 +277,8 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         meta_columns=plan.meta_columns, left_out_columns=plan.left_out,
                         label_column=plan.label_column, labelled=labelled,
                         skipped_duplicates=skipped, skipped_places=skipped_places,
-                        labels_for_existing=labels_added, not_accepted=parser.not_accepted)
+                        labels_for_existing=labels_added, labels_already_there=labels_already,
+                        answers_standing=answers_standing, not_accepted=parser.not_accepted)
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
@@ -373,28 +377,45 @@ def _known_items(session: Session, project: Project, rows: list[dict]) -> dict[s
     return {external_id: item_id for external_id, (item_id, _) in found.items()}
 
 
-def _add_labels(session: Session, project: Project, importer: User, labels: list[tuple[int, str]]) -> int:
+def _add_labels(session: Session, project: Project, importer: User,
+                labels: list[tuple[int, str]]) -> tuple[int, int, int]:
     """Labels a file brought for items already in the project: each is the importer's answer on its
     item (added, or changed if the importer's earlier import said otherwise). An answer the importer
-    gave on a card stands. Returns how many labels were added or changed."""
-    mine = {}
+    gave on a card stands. A label the item already has, from anyone's answer or an adjudication,
+    is not added again: the project's own labels export uploaded back, or one labelled file
+    uploaded by two admins, is the same answers coming round again, not new opinions; counting them
+    would turn every item into two agreeing answers, and a later correction into a tie. Returns how many labels were
+    added or changed, how many the items already had, and how many met a card answer that stands."""
+    mine, given = {}, {}
     ids = [item_id for item_id, _ in labels]
     for part in _in_lists(ids):
-        mine.update({a.item_id: a for a in session.scalars(select(Annotation).where(
-            Annotation.user_id == importer.id, Annotation.item_id.in_(part)))})
-    now, changed = utcnow(), 0
+        for answer in session.scalars(select(Annotation).where(Annotation.item_id.in_(part))):
+            if answer.user_id == importer.id:
+                mine[answer.item_id] = answer
+            if not answer.skipped:
+                given.setdefault(answer.item_id, set()).add(answer.label)
+        for item_id, decided in session.execute(select(Item.id, Item.adjudicated_label).where(
+                Item.id.in_(part), Item.adjudicated_label.is_not(None))):
+            given.setdefault(item_id, set()).add(decided)  # an export's label for an adjudicated item
+    now, changed, already, standing = utcnow(), 0, 0, 0
     for item_id, label in labels:
         answer = mine.get(item_id)
+        if answer is not None and answer.source != ServeSource.imported and answer.label != label:
+            standing += 1
+            continue
+        if (answer is not None and answer.label == label) or \
+                (answer is None and label in given.get(item_id, ())):
+            already += 1
+            continue
         if answer is None:
             mine[item_id] = answer = Annotation(
                 project_id=project.id, item_id=item_id, user_id=importer.id, label=label, skipped=False,
                 created_at=now, updated_at=now, source=ServeSource.imported)
             session.add(answer)
-        elif answer.source != ServeSource.imported or answer.label == label:
-            continue
         else:
             answer.label, answer.updated_at = label, now
+        given.setdefault(item_id, set()).add(label)
         changed += 1
         session.flush()
         refresh_item(session, project=project, item=session.get(Item, item_id))
-    return changed
+    return changed, already, standing

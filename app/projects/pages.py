@@ -339,8 +339,10 @@ def upload_pool(request: Request, user: AdminPageUser, project: ProjectDep, sess
                       user=user, status_code=422)
     if progress is not None:
         progress.finish(ok=True, rows=result.imported)
+    counts = project_counts(session, project_ids=[project.id])[project.id]
     return render(request, "projects/upload_result.html",
-                  {"errors": [], "filename": file.filename, "result": result, "project": project}, user=user)
+                  {"errors": [], "filename": file.filename, "result": result, "project": project,
+                   "all_done": counts.n_items == counts.n_done}, user=user)
 
 
 @router.post("/projects/{project_id}/upload-preview")
@@ -351,14 +353,16 @@ def upload_preview(request: Request, user: AdminPageUser, project: ProjectDep,
                    text_column: Annotated[str, Form(max_length=200)] = "",
                    id_column: Annotated[str, Form(max_length=200)] = "",
                    feature_columns: Annotated[str, Form(max_length=20_000)] = "",
-                   label_column: Annotated[str, Form(max_length=200)] = ""):
+                   label_column: Annotated[str, Form(max_length=200)] = "",
+                   embedding_column: Annotated[str, Form(max_length=200)] = ""):
     """The first rows of a chosen file and the part each column would play, before anything is imported."""
     limit = PARQUET_PREVIEW_BYTES if filename.lower().endswith((".parquet", ".pq", ".zip")) else HEAD_BYTES
     data = head.file.read(limit + 1)
     features = column_list(feature_columns)
     preview = preview_pool(project, data[:limit], filename=filename, partial=partial or len(data) > limit,
                            text_column=text_column.strip() or None, id_column=id_column.strip() or None,
-                           feature_columns=features, label_column=label_column.strip() or None)
+                           feature_columns=features, label_column=label_column.strip() or None,
+                           embedding_column=embedding_column.strip() or None)
     return render(request, "projects/_upload_preview.html", {"preview": preview, "filename": filename}, user=user)
 
 

@@ -125,7 +125,7 @@
     data.append("head", file.size > limit ? file.slice(0, parquet ? 0 : limit) : file, "head");
     data.append("filename", file.name);
     data.append("partial", file.size > limit ? "true" : "false");
-    for (const name of ["text_column", "id_column", "label_column", "feature_columns"]) {
+    for (const name of ["text_column", "id_column", "label_column", "feature_columns", "embedding_column"]) {
       if (form.elements[name]) data.append(name, form.elements[name].value);
     }
     const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
