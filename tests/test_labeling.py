@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.models import Annotation, Item, Lease, utcnow
+from app.models import Annotation, Item, Lease, User, utcnow
 
 
 def setup_project(users, n_items=5, **project):
@@ -292,6 +292,32 @@ def test_a_skip_taken_back_on_an_item_others_finished_does_not_serve_it_again(us
         stored = session.get(Item, item["id"])
         assert (stored.final_label, stored.n_annotations) == ("yes", 1)
         assert not session.scalars(select(Lease).where(Lease.item_id == item["id"])).all()
+
+
+def test_a_skip_taken_back_while_someone_else_holds_the_item_does_not_serve_it_to_both(users, client):
+    """QA: A skipped X, B was served X, A undid the skip (or picked it under Your last answers) and
+    was served X too; both answered, and the one-opinion item ended a tie without a label."""
+    from tests.test_pages import login
+
+    _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert a.post(f"/api/v1/items/{item['id']}/skip").status_code == 201
+    while (served := b.get(f"/api/v1/projects/{pid}/next").json())["id"] != item["id"]:
+        b.post(f"/api/v1/items/{served['id']}/annotations", json={"label": "no"})
+    csrf = login(client, "a")
+    page = client.post(f"/projects/{pid}/items/{item['id']}/change", headers={"X-CSRF-Token": csrf})
+    assert "Someone else is labelling" in page.text
+    undone = a.post(f"/api/v1/projects/{pid}/undo")
+    assert undone.status_code == 204 or undone.json()["id"] != item["id"]
+    with session_scope(write=False) as session:
+        holders = session.scalars(select(User.username).join(Lease, Lease.user_id == User.id)
+                                  .where(Lease.item_id == item["id"])).all()
+        assert holders == ["b"]
+    assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
+    with session_scope(write=False) as session:
+        stored = session.get(Item, item["id"])
+        assert (stored.final_label, stored.n_annotations) == ("yes", 1)
 
 
 def test_a_card_left_open_for_hours_still_keeps_its_answer(users):

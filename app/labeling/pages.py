@@ -121,9 +121,10 @@ def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session
     if undone is None:
         return _work(request, session, project, user, notice="Nothing to undo yet.")
     if undone.served is None:
+        since = "someone else is labelling that item now" if undone.held_by_others else \
+            "others have answered that item since, so it needs no answer from you"
         return _work(request, session, project, user, notice=(
-            f"Your skip of #{undone.item.external_id} was taken back, but others have answered that item since, "
-            "so it needs no answer from you; here is the next one."))
+            f"Your skip of #{undone.item.external_id} was taken back, but {since}; here is the next one."))
     what = "skip" if undone.given is None else f"answer “{undone.given}”"
     return _work(request, session, project, user, served=undone.served,
                  notice=f"Your {what} on #{undone.item.external_id} was taken back; answer this item again.")

@@ -321,9 +321,7 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
         if item.state == ItemState.done:
             raise Conflict("Not saved: this item already has every answer it needs, and it was not served to you "
                            "(or your card for it was open for over a week). Here is the next one.")
-        others = session.scalar(select(func.count()).select_from(Lease).where(
-            Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
-        if item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0):
+        if _taken_by_others(session, project=project, item=item, user=user, now=now):
             raise Conflict("Not saved: this item is being labelled by another annotator right now, and it was not "
                            "served to you. Here is the next one.")
     if seconds_spent is None and lease is not None:
@@ -343,6 +341,14 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
     if label is not None:
         maybe_queue_training(session, project=project)
     return annotation, True
+
+
+def _taken_by_others(session: Session, *, project: Project, item: Item, user: User, now: datetime) -> bool:
+    """Whether the item's answers and others' live cards on it already make every opinion it asks
+    for: then it is not this user's to answer (the condition `_available` serves by)."""
+    others = session.scalar(select(func.count()).select_from(Lease).where(
+        Lease.item_id == item.id, Lease.user_id != user.id, Lease.expires_at > now)) or 0
+    return item.n_annotations + others >= project.annotations_per_item + (item.extra_annotations or 0)
 
 
 def annotate(session: Session, *, project: Project, item: Item, user: User, label: str,
@@ -380,6 +386,7 @@ class Undone:
     item: Item
     served: Served | None
     given: str | None = None  # the label taken back; None for a skip
+    held_by_others: bool = False  # (no card) someone else is labelling the item now
 
 
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None,
@@ -403,10 +410,11 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     session.delete(last)
     session.flush()
     refresh_item(session, project=project, item=item)
-    if given is None and item.state == ItemState.done:
-        # others gave it every opinion asked for after this user skipped it: a label now would be
-        # one too many (on a one-opinion project, a tie that unsets the label they gave)
-        return Undone(item, None, given)
+    if given is None and _taken_by_others(session, project=project, item=item, user=user, now=now):
+        # others gave it every opinion asked for after this user skipped it, or hold it on their
+        # cards now: a label now would be one too many (on a one-opinion project, a tie that unsets
+        # the label they gave). A skip takes no place, so this is the undo that can meet it.
+        return Undone(item, None, given, held_by_others=item.state != ItemState.done)
     lease = _hold(session, project=project, item=item, user=user, why=why, now=now)
     # the first look counts too: the answer given again is charged both
     lease.served_at = now - timedelta(seconds=seconds_before)
@@ -422,10 +430,13 @@ def answer_again(session: Session, *, project: Project, user: User, item: Item,
         Annotation.item_id == item.id, Annotation.user_id == user.id, Annotation.source != ServeSource.imported))
     if mine is None:
         return None
+    now = now or utcnow()
     if mine.skipped and item.state == ItemState.done:
         raise Conflict(f"#{item.external_id} has every opinion it asks for now (others answered it after you "
                        "skipped it), so it needs no answer from you.")
-    now = now or utcnow()
+    if mine.skipped and _taken_by_others(session, project=project, item=item, user=user, now=now):
+        raise Conflict(f"Someone else is labelling #{item.external_id} now (it was served to them after you "
+                       "skipped it); it comes back to you only if they pass on it.")
     _put_aside_held_cards(session, project=project, user=user, now=now)
     return Served(item, _hold(session, project=project, item=item, user=user, why=Why.of(mine), now=now)), mine
 
