@@ -350,6 +350,10 @@ def test_api_refusals_read_as_sentences(users):
     admin, ann = users.api(admin_token), users.api(ann_token)
     repeat = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", " a "]})
     assert repeat.status_code == 422 and repeat.json()["errors"] == ["labels: labels repeat: a."]
+    # QA: case twins were taken, two look-alike buttons that a file's labels split between
+    twins = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["Spam", "ham", "spam"]})
+    assert twins.status_code == 422
+    assert twins.json()["errors"] == ["labels: labels differ only in case: Spam and spam; keep one of each."]
     project = create_text_project(admin)
     admin.post(f"/api/v1/projects/{project['id']}/items", files={"file": ("p.csv", b"text\none\n", "text/csv")})
     item = admin.get(f"/api/v1/projects/{project['id']}/next").json()

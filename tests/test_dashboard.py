@@ -343,3 +343,22 @@ def test_the_items_csv_has_a_column_for_every_metadata_key_not_only_the_first_ro
              files={"file": ("p.jsonl", pool, "application/x-ndjson")})
     rows = list(csv.DictReader(io.StringIO(api.get(f"/api/v1/projects/{pid}/export/items.csv").text)))
     assert [(r["id"], r["note"]) for r in rows] == [("1", ""), ("2", "late key")]
+
+
+def test_an_export_is_named_after_its_project_letters_and_all_and_the_header_stays_whole(users):
+    """QA: "Ünïcode" became "n-code" in the download's name; a quote or line break must not reach the header."""
+    from urllib.parse import unquote
+
+    _, token = users.create("boss", "admin")
+    api = users.api(token)
+    pid = api.post("/api/v1/projects", json={"name": 'Ünïcode "quoted" / ; name\r\nX-Evil: 1', "kind": "text",
+                                             "labels": ["a", "b"]}).json()["id"]
+    header = api.get(f"/api/v1/projects/{pid}/export/items.csv").headers["content-disposition"]
+    plain, encoded = header.split("; filename*=UTF-8''")
+    assert plain == 'attachment; filename="Unicode-quoted-name-X-Evil-1-items-all.csv"'
+    assert unquote(encoded) == "Ünïcode-quoted-name-X-Evil-1-items-all.csv"
+    assert not set(encoded) & set('"; \r\n')
+    odd = api.post("/api/v1/projects", json={"name": "日本語", "kind": "text", "labels": ["a", "b"]}).json()["id"]
+    header = api.get(f"/api/v1/projects/{odd}/export/items.csv").headers["content-disposition"]
+    assert header.startswith(f'attachment; filename="project-{odd}-items-all.csv"')
+    assert unquote(header.split("''")[1]) == "日本語-items-all.csv"

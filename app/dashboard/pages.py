@@ -1,7 +1,9 @@
 """The lead's dashboard, the disagreement queue, and exports (pages and JSON API)."""
 
 import re
+import unicodedata
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -66,14 +68,24 @@ def adjudicate_page(request: Request, user: LeadPageUser, project: ProjectDep, s
                   block="rows" if is_htmx(request) else None, user=user)
 
 
+def attachment(project: Project, suffix: str) -> str:
+    """A Content-Disposition naming the download after the project: `filename*` keeps its letters
+    (RFC 6266: "Ünïcode" stays "Ünïcode"), and `filename`, for clients without it, is the nearest
+    ASCII ("Unicode"). Either holds only word characters and dashes, so no quote, semicolon or line
+    break of a project name reaches the header."""
+    stem = re.sub(r"[^\w-]+", "-", project.name).strip("-_") or f"project-{project.id}"
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    plain = re.sub(r"[^A-Za-z0-9_-]+", "-", plain).strip("-_") or f"project-{project.id}"
+    return f"attachment; filename=\"{plain}{suffix}\"; filename*=UTF-8''{quote(stem + suffix, safe='')}"
+
+
 def _export_response(session, project: Project, name: str, slice_: str, include_holdout: bool) -> Response:
     if name not in EXPORTS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown export {name!r}.")
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", project.name).strip("-") or f"project-{project.id}"
     if name == "model.joblib":
         body = export.model_bundle(session, project, include_holdout=include_holdout)
         return Response(body, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{safe}-model.joblib"'})
+                        headers={"Content-Disposition": attachment(project, "-model.joblib")})
     kind, fmt = name.split(".")
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
 
@@ -101,7 +113,7 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         yield from stream
 
     return StreamingResponse(body(), media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="{safe}-{kind}-{slice_}.{fmt}"'})
+        "Content-Disposition": attachment(project, f"-{kind}-{slice_}.{fmt}")})
 
 
 @router.get("/projects/{project_id}/export/{name}")

@@ -31,6 +31,14 @@ def _clean_labels(labels: list[str]) -> list[str]:
     duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
     if duplicates:
         raise ValueError(f"labels repeat: {', '.join(duplicates)}")
+    # Two buttons that differ only in case look alike on the card, and a file's label column,
+    # matched exactly, would split its answers between them: almost always one label typed twice.
+    folded: dict[str, list[str]] = {}
+    for label in cleaned:
+        folded.setdefault(label.casefold(), []).append(label)
+    twins = [" and ".join(group) for group in folded.values() if len(group) > 1]
+    if twins:
+        raise ValueError(f"labels differ only in case: {'; '.join(twins)}; keep one of each")
     return cleaned
 
 
