@@ -75,6 +75,10 @@ def test_the_settings_page_shows_the_project_and_saves_it(client, users):
     bad = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "0"})
     assert bad.status_code == 422 and "Batch size: give a number from 1 to 10,000." in bad.text
     assert "Nothing was changed" in bad.text
+    # QA: a number longer than the form read (HTML limits bypassed) gave a bare 422 page, the form lost
+    huge = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "9" * 20, "description": "kept"})
+    assert huge.status_code == 422 and "Batch size: give a number from 1 to 10,000." in huge.text
+    assert ">kept</textarea>" in huge.text
     # every problem of the form at once, whichever stage finds it
     worse = client.post(f"/projects/{pid}/settings", data={**base, "batch_size": "0", "holdout_percent": "80",
                                                            "strategy_params": "{n_members: 7"})

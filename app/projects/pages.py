@@ -143,15 +143,17 @@ class SettingsFields(Incoming):
     """The settings form as typed: strings, so that a bad number comes back beside the form as a
     sentence instead of as a validation page."""
 
-    # every field has a default: an empty one is sent as missing, and must get the schema's sentence
-    name: str = Field(default="", max_length=500)
+    # every field has a default: an empty one is sent as missing, and must get the schema's sentence.
+    # The lengths here only bound what is read; ProjectCreate's tighter ones come back as sentences
+    # beside the form (QA: a 20-digit batch size, past a length of 10 here, lost the whole form).
+    name: str = Field(default="", max_length=2000)
     strategy: str = Field(default="auto", max_length=50)
     description: str = Field(default="", max_length=5000)
     batch_mode: str = Field(default="top_k", max_length=20)
     strategy_params: str = Field(default="", max_length=5000)
-    batch_size: str = Field(default="10", max_length=10)
-    annotations_per_item: str = Field(default="1", max_length=10)
-    holdout_percent: str = Field(default="10", max_length=10)
+    batch_size: str = Field(default="10", max_length=100)
+    annotations_per_item: str = Field(default="1", max_length=100)
+    holdout_percent: str = Field(default="10", max_length=100)
     show_model_guess: bool = False
 
     def project_values(self, strategy_params: dict) -> dict:
