@@ -59,6 +59,29 @@ def test_a_rename_is_carried_into_every_answer_and_the_next_model(users):
     assert admin.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "positive"}).status_code == 201
 
 
+def test_a_gold_field_under_a_renamed_label_stays_off_the_card(users):
+    """QA: a file's gold column is hidden from annotators while it holds a label; after "food" was
+    renamed "cuisine", the cards showed "gold: food"."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    pid = admin.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["sport", "food", "tech"],
+                                               "holdout_fraction": 0}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": (
+        "p.csv", b"id,text,gold,source\nr1,pasta night,food,blog\nr2,a goal,sport,news\n", "text/csv")})
+    card = admin.get(f"/api/v1/projects/{pid}/next").json()
+    assert card["meta"] in ({"source": "blog"}, {"source": "news"})
+    assert admin.put(f"/api/v1/projects/{pid}/labels", json={
+        "labels": ["sport", "cuisine", "tech", "misc"], "renames": {"food": "cuisine"}}).status_code == 200
+    metas = []
+    for _ in range(2):
+        card = admin.get(f"/api/v1/projects/{pid}/next").json()
+        metas.append(card["meta"])
+        admin.post(f"/api/v1/items/{card['id']}/skip")
+    assert sorted(m["source"] for m in metas) == ["blog", "news"] and all("gold" not in m for m in metas)
+    with session_scope(write=False) as session:
+        assert session.get(Project, pid).former_labels == ["food"]
+
+
 def test_adding_reordering_and_removing_an_unused_label(users):
     admin, pid = _setup(users)
     _answer(admin, pid, ["fresh", "rotten"])

@@ -162,7 +162,7 @@ def _served_or_204(served: labeling.Served | None, project: Project):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     item = served.item
     return ServedItem(id=item.id, external_id=item.external_id, data=public_payload(project, item),
-                      meta=served.card_meta(project.labels),
+                      meta=served.card_meta(project),
                       why=WhyRead(**served.why.as_dict()), lease_expires_at=served.lease.expires_at)
 
 

@@ -63,13 +63,13 @@ class Served:
     item: Item
     lease: Lease
 
-    def card_meta(self, labels: list[str]) -> dict:
+    def card_meta(self, project: Project) -> dict:
         """The item's metadata as the annotator sees it: without a field whose value is one of the
-        project's labels (a file's gold answer or an earlier tool's label would show the answer the
-        annotator is measured against)."""
-        shown = set(labels)
+        project's labels, or a name one had before a rename (a file's gold answer or an earlier
+        tool's label would show the answer the annotator is measured against)."""
+        hidden = set(project.labels) | set(project.former_labels or ())
         return {key: value for key, value in (self.item.meta or {}).items()
-                if not (isinstance(value, str | int | float) and str(value).strip() in shown)}
+                if not (isinstance(value, str | int | float) and str(value).strip() in hidden)}
 
     @property
     def why(self) -> Why:

@@ -22,6 +22,9 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(20))
     labels: Mapped[list[str]] = mapped_column(JSON)
+    # Names the labels had before a rename, and labels removed: a metadata field holding one (a
+    # file's gold answer) stays off the cards after the rename, like one holding a current label.
+    former_labels: Mapped[list[str] | None] = mapped_column(JSON)
     strategy: Mapped[str] = mapped_column(String(50), default="auto")
     strategy_params: Mapped[dict] = mapped_column(JSON, default=dict)
     batch_size: Mapped[int] = mapped_column(Integer, default=10)

@@ -91,6 +91,8 @@ def change_labels(session: Session, *, project: Project, labels: list[str], rena
     if change.renamed:
         _rename(session, project, change.renamed)
     project.labels = list(labels)
+    gone = set(project.former_labels or ()) | set(change.renamed) | set(change.removed)
+    project.former_labels = sorted(gone - set(labels)) or None
     if change.merged:
         # two labels became one: an item whose answers split between them may now agree
         for item in session.scalars(select(Item).where(
