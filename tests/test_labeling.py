@@ -276,15 +276,21 @@ def test_an_undo_sent_twice_takes_back_one_answer(users):
         assert session.scalars(select(Annotation.id)).all() == [answers[0]["id"]]
 
 
-def test_a_skip_taken_back_on_an_item_others_finished_does_not_serve_it_again(users):
-    """QA: undoing a skip (or picking it under Your last answers) re-served an item another annotator had
-    finished; the answer then made a tie that unset their label."""
+def _skipped_by_a_then_served_to_b(users):
+    """Annotator a skips an item; b, labelling the others "no", is served it and holds it."""
     _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)
     a, b = annotator(users, "a", pid), annotator(users, "b", pid)
     item = a.get(f"/api/v1/projects/{pid}/next").json()
     assert a.post(f"/api/v1/items/{item['id']}/skip").status_code == 201
     while (served := b.get(f"/api/v1/projects/{pid}/next").json())["id"] != item["id"]:
         b.post(f"/api/v1/items/{served['id']}/annotations", json={"label": "no"})
+    return pid, a, b, item
+
+
+def test_a_skip_taken_back_on_an_item_others_finished_does_not_serve_it_again(users):
+    """QA: undoing a skip (or picking it under Your last answers) re-served an item another annotator had
+    finished; the answer then made a tie that unset their label."""
+    pid, a, b, item = _skipped_by_a_then_served_to_b(users)
     assert b.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).status_code == 201
     undone = a.post(f"/api/v1/projects/{pid}/undo")
     assert undone.status_code in (200, 204) and (undone.status_code == 204 or undone.json()["id"] != item["id"])
@@ -299,12 +305,7 @@ def test_a_skip_taken_back_while_someone_else_holds_the_item_does_not_serve_it_t
     was served X too; both answered, and the one-opinion item ended a tie without a label."""
     from tests.test_pages import login
 
-    _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)
-    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
-    item = a.get(f"/api/v1/projects/{pid}/next").json()
-    assert a.post(f"/api/v1/items/{item['id']}/skip").status_code == 201
-    while (served := b.get(f"/api/v1/projects/{pid}/next").json())["id"] != item["id"]:
-        b.post(f"/api/v1/items/{served['id']}/annotations", json={"label": "no"})
+    pid, a, b, item = _skipped_by_a_then_served_to_b(users)
     csrf = login(client, "a")
     page = client.post(f"/projects/{pid}/items/{item['id']}/change", headers={"X-CSRF-Token": csrf})
     assert "Someone else is labelling" in page.text
