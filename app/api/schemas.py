@@ -68,7 +68,7 @@ class ImportRead(BaseModel):
     labels_for_existing: int = Field(0, description="labels those rows brought, added to the items they repeat "
                                                     "as the importer's answers (or changed on them)")
     labels_already_there: int = Field(0, description="labels those rows brought that their items already had "
-                                                     "from an import (anyone's) or from the importer: not added "
+                                                     "(from anyone's answer, or a lead's adjudication): not added "
                                                      "again")
     answers_standing: int = Field(0, description="labels those rows brought where the importer had answered "
                                                  "otherwise on a card: the card answer stands")
