@@ -365,3 +365,80 @@ def test_after_an_undo_the_undone_card_comes_first_however_long_its_first_look(u
     assert step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(12)).item.id) == first
     step(lambda s, p, u: labeling.annotate(s, project=p, item=s.get(Item, first), user=u, label="no", now=at(14)))
     assert step(lambda s, p, u: labeling.next_item(s, project=p, user=u, now=at(14)).item.id) == second
+
+
+def _card_on_the_label_page(client, pid) -> tuple[int, str]:
+    """(item id, held-until stamp) of the card the label page shows."""
+    import re
+
+    page = client.get(f"/projects/{pid}/label")
+    found = re.search(r'data-item="(\d+)" data-held-until="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return int(found[1]), found[2]
+
+
+def test_a_label_page_that_goes_away_lets_its_card_go_at_once(users, client):
+    """QA: a lead who opened the Label page and went back to the dashboard held an item for the whole
+    lease (ten minutes), and no one else was served it."""
+    from tests.test_pages import login
+
+    admin, pid = setup_project(users, n_items=1)
+    users.create("lead", "lead")
+    users.join(pid, "lead")
+    b = annotator(users, "b", pid)
+    csrf = login(client, "lead")
+    item_id, held_until = _card_on_the_label_page(client, pid)
+    assert b.get(f"/api/v1/projects/{pid}/next").status_code == 204  # held by the lead's page
+    # the page's beacon as it goes away: a form with the CSRF token, as navigator.sendBeacon sends it
+    assert client.post(f"/projects/{pid}/release", data={"held_until": held_until}).status_code == 403
+    gone = client.post(f"/projects/{pid}/release", data={"held_until": held_until, "csrf_token": csrf})
+    assert gone.status_code == 204
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item_id
+    # the lead's answer on the card, restored from the browser's cache, is still kept
+    answered = client.post(f"/projects/{pid}/items/{item_id}/label", data={"label": "yes"},
+                           headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert answered.status_code == 200 and "already" not in answered.text
+    with session_scope(write=False) as session:
+        assert session.get(Item, item_id).n_annotations == 1
+
+
+def test_a_reload_keeps_the_card_whichever_reaches_the_server_first(users, client):
+    from tests.test_pages import login
+
+    _, pid = setup_project(users, n_items=3)
+    users.create("a", "annotator")
+    users.join(pid, "a")
+    b = annotator(users, "b", pid)
+    csrf = login(client, "a")
+    head = b.get(f"/api/v1/projects/{pid}/next").json()["id"]  # b holds the head of the queue
+    first, stamp = _card_on_the_label_page(client, pid)
+    # the reload's request first, then the old page's beacon: the card served again is kept
+    again, _ = _card_on_the_label_page(client, pid)
+    assert again == first
+    assert client.post(f"/projects/{pid}/release", data={"held_until": stamp, "csrf_token": csrf}).status_code == 204
+    with session_scope(write=False) as session:
+        assert session.scalar(select(Lease.expires_at).where(Lease.item_id == first)) > utcnow()
+    # the beacon first: the card is let go, and the reloaded page gets that card back (no one took it),
+    # not the head of the queue, which b has given back meanwhile
+    _, stamp = _card_on_the_label_page(client, pid)
+    client.post(f"/projects/{pid}/release", data={"held_until": stamp, "csrf_token": csrf})
+    assert b.post(f"/api/v1/projects/{pid}/release").status_code == 204
+    assert _card_on_the_label_page(client, pid)[0] == first != head
+    # ...unless someone took it meanwhile: then the page shows another item
+    _, stamp = _card_on_the_label_page(client, pid)
+    client.post(f"/projects/{pid}/release", data={"held_until": stamp, "csrf_token": csrf})
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == head  # b's own card comes back to b
+    assert annotator(users, "c", pid).get(f"/api/v1/projects/{pid}/next").json()["id"] == first
+    assert _card_on_the_label_page(client, pid)[0] not in (first, head)
+
+
+def test_an_api_client_gives_back_its_items(users):
+    _, pid = setup_project(users, n_items=1)
+    a, b = annotator(users, "a", pid), annotator(users, "b", pid)
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    assert b.get(f"/api/v1/projects/{pid}/next").status_code == 204
+    assert b.post(f"/api/v1/projects/{pid}/release").status_code == 204  # b holds nothing: a keeps it
+    assert b.get(f"/api/v1/projects/{pid}/next").status_code == 204
+    assert a.post(f"/api/v1/projects/{pid}/release").status_code == 204
+    assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
+    assert annotator(users, "c", pid).post(f"/api/v1/projects/{pid + 1}/release").status_code == 404

@@ -64,7 +64,8 @@ def _summary(session, project: Project) -> ProjectSummary:
     model = labeling.current_model(session, project)
     return ProjectSummary.model_validate({
         **{k: getattr(project, k) for k in ProjectSummary.model_fields if hasattr(project, k)},
-        "n_items": counts.n_items, "n_done": counts.n_done, "n_training_labels": counts.n_training_labels,
+        "n_items": counts.n_items, "n_done": counts.n_done, "n_done_tied": counts.n_done_tied,
+        "n_training_labels": counts.n_training_labels,
         "current_model_version": model.version if model else None})
 
 
@@ -312,6 +313,15 @@ def api_undo(project_id: DbId, user: ApiUser, session: SessionDep,
     if undone is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return _served_or_204(undone.served or labeling.next_item(session, project=project, user=user), project)
+
+
+@router.post("/projects/{project_id}/release", status_code=status.HTTP_204_NO_CONTENT)
+def api_release(project_id: DbId, user: ApiUser, session: SessionDep):
+    """Give back the items leased to the caller in this project (a labelling client closing): others
+    are served them now instead of when the leases run out. An answer sent on one later is still kept."""
+    project = _project(session, project_id, user)
+    labeling.release_cards(session, project=project, user=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/projects/{project_id}/models", response_model=list[ModelVersionRead])

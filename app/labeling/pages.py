@@ -1,8 +1,9 @@
 """The annotator's page: one card at a time, swapped in by htmx after each answer."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 
 from app.deps import DbId, PageUser, ProjectDep, SessionDep, UnitOfWorkRoute, csrf_protect, load_page_project
 from app.errors import DomainError, quoted
@@ -128,3 +129,15 @@ def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session
     what = "skip" if undone.given is None else f"answer “{undone.given}”"
     return _work(request, session, project, user, served=undone.served,
                  notice=f"Your {what} on #{undone.item.external_id} was taken back; answer this item again.")
+
+
+@router.post("/projects/{project_id}/release", status_code=204)
+def release(user: PageUser, project: ProjectDep, session: SessionDep,
+            held_until: Annotated[datetime | None, Form()] = None):
+    """Sent by the page as it goes away (closed, reloaded, left): the cards it showed are let go at
+    once, so others get them now rather than when the lease runs out. `held_until` is the expiry on
+    the page's card; a card the user was served again since (the reload itself, another tab) stays."""
+    if held_until is not None and held_until.tzinfo is not None:
+        held_until = held_until.astimezone(UTC).replace(tzinfo=None)  # stored expiries are naive UTC
+    service.release_cards(session, project=project, user=user, held_until=held_until)
+    return Response(status_code=204)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.config import get_settings
 from app.errors import Conflict, InvalidInput, NotFound, quoted
@@ -251,11 +251,59 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
             lease.paused_at = None
         lease.expires_at = _lease_expiry(now)
         return Served(item, lease)
+    back = _card_let_go_just_now(session, project, user, now)
+    if back is not None:
+        item, lease = back
+        lease.served_at, lease.paused_at, lease.expires_at = now, None, _lease_expiry(now)
+        return Served(item, lease)
     chosen = _choose(session, project, user, now)
     if chosen is None:
         return None
     item, why = chosen
     return Served(item, _hold(session, project=project, item=item, user=user, why=why, now=now))
+
+
+# A card let go as its page went away comes back to the same user within this long, if no one took
+# it meanwhile: the page going away was a reload, or a step to another page and back.
+RETURN_WINDOW = timedelta(seconds=60)
+
+
+def _card_let_go_just_now(session: Session, project: Project, user: User, now: datetime):
+    """(item, lease) of the user's card released (`release_cards`) or run out within RETURN_WINDOW
+    and still free for them, row-locked and re-checked like `_choose`; None if there is none."""
+    mine = aliased(Lease)  # (`_available` asks about the item's other leases, under the plain name)
+    stmt = (select(Item, mine).join(mine, mine.item_id == Item.id)
+            .where(mine.user_id == user.id, mine.project_id == project.id,
+                   mine.expires_at > now - RETURN_WINDOW, *_available(project, user.id, now))
+            .order_by(mine.expires_at.desc()).limit(1))
+    row = session.execute(_lock(stmt, session)).first()
+    if row is None or session.get_bind().dialect.name != "postgresql":
+        return row
+    still_free = select(Item.id).where(Item.id == row[0].id, *_available(project, user.id, now))
+    return row if session.scalar(still_free) is not None else None
+
+
+# How far a page's copy of a card's expiry may be from the stored one and still be the same card
+# (a timestamp's round trip through JSON and the database keeps it to the microsecond).
+_SAME_CARD = timedelta(milliseconds=1)
+
+
+def release_cards(session: Session, *, project: Project, user: User, held_until: datetime | None = None,
+                  now: datetime | None = None) -> int:
+    """The user left the label page (closed the tab, went elsewhere): the cards they hold in the
+    project go back to the pool now, not when their leases run out, so no one waits ten minutes for
+    an item nobody is looking at. Returns how many were let go.
+
+    `held_until` is the expiry the page showed on its card. A card served again since (the same
+    page reloaded, another tab) carries a later expiry and is kept: the tab that left must not take
+    the card from the one that came. An expired lease stays a lease, so an answer sent on the card
+    later (the page restored from the browser's cache) is still kept (`_record`)."""
+    now = now or utcnow()
+    conditions = [Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now]
+    if held_until is not None:
+        conditions.append(Lease.expires_at <= held_until + _SAME_CARD)
+    return session.execute(update(Lease).where(*conditions).values(expires_at=now)
+                           .execution_options(synchronize_session=False)).rowcount or 0
 
 
 def _locked_item(session: Session, project: Project, item_id: int) -> Item:

@@ -180,6 +180,23 @@
     }
   }, true);
 
+  // The page going away (tab closed, another page opened, a reload) lets its card go at once, so
+  // other annotators get it now rather than when its lease runs out; coming back within a minute
+  // finds the same card if no one took it. Not while an answer waits to be sent: it names that card.
+  window.addEventListener("pagehide", function () {
+    const page = document.querySelector(".label-page");
+    const card = document.querySelector("#work #card[data-held-until]");
+    if (!page || !card || pending || !navigator.sendBeacon) return;
+    const form = new FormData();
+    form.append("csrf_token", JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "");
+    form.append("held_until", card.dataset.heldUntil);
+    navigator.sendBeacon("/projects/" + encodeURIComponent(page.dataset.project) + "/release", form);
+  });
+  // Back from the browser's page cache, the card shown was let go as the page left: ask for it again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector(".label-page #card[data-held-until]")) location.reload();
+  });
+
   // The server out of reach: an answer given on the label page is kept here and sent again every few
   // seconds until it goes through (the server treats a repeat of the same answer as one), and no
   // other key is taken meanwhile, so answers arrive in the order they were given.

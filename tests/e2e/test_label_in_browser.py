@@ -240,3 +240,36 @@ def test_an_image_project_shows_its_pictures_under_the_pages_policy_and_labels_b
     finally:
         context.close()
     assert refused == []
+
+
+def test_leaving_the_label_page_lets_its_card_go_and_coming_back_finds_it(page, live_server, project_for_annotator):
+    """QA: a card stayed held for the whole lease (ten minutes) after its page was closed or left."""
+    import time
+
+    from sqlalchemy import select
+
+    from app.models import Lease, utcnow
+
+    def live_leases():
+        with session_scope(write=False) as session:
+            return session.scalars(select(Lease.item_id).where(Lease.expires_at > utcnow())).all()
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    page.keyboard.press("1")  # an answer first: the card that goes is the one htmx swapped in
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '1'")
+    page.wait_for_function("!document.getElementById('work').classList.contains('htmx-request')")
+    card = int(page.locator("#card").get_attribute("data-item"))
+    assert live_leases() == [card]
+    page.goto(f"{base}/projects")  # the page goes away: its beacon lets the card go
+    deadline = time.monotonic() + 10
+    while live_leases() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_leases() == []
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    assert int(page.locator("#card").get_attribute("data-item")) == card
+    page.reload()  # a reload too: the same card, still held
+    assert int(page.locator("#card").get_attribute("data-item")) == card
+    time.sleep(0.5)
+    assert live_leases() == [card]
