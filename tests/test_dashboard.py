@@ -14,6 +14,7 @@ from app.models import Annotation, Item, ModelVersion, Project, User
 from app.training.queue import queue_training
 from tests.conftest import run_worker_until_idle
 from tests.data import rotten_tomatoes, to_csv
+from tests.test_pages import login
 
 
 @pytest.fixture
@@ -108,6 +109,17 @@ def test_training_uses_adjudication_then_majority_and_leaves_ties_out(two_annota
         assert tied and all(i.final_label is None for i in tied)
     stats = admin.get(f"/api/v1/projects/{pid}/stats").json()
     assert stats["disagreements_open"] == len(tied)
+    # QA: the project page counted the ties done while the dashboard's labelled figure left them out,
+    # and neither said so; now both name the difference (the API too)
+    summary = admin.get(f"/api/v1/projects/{pid}").json()
+    assert summary["n_done_tied"] == stats["counts"]["done_tied"] == len(tied)
+    labelled = stats["counts"]["training_labels"] + stats["counts"]["holdout_labels"]
+    assert summary["n_done"] == labelled + len(tied)
+    login(client, "boss")
+    for page, said in ((f"/projects/{pid}", f"{len(tied)} without a label"),
+                       (f"/projects/{pid}/dashboard", f"{len(tied)} more are done without a label"),
+                       ("/projects", f"({len(tied)} without a label")):
+        assert said in client.get(page).text, page
     target = tied[0]
     assert admin.post(f"/api/v1/items/{target.id}/adjudication", json={"label": "plot"}).status_code == 204
     with session_scope(write=False) as session:
@@ -221,8 +233,6 @@ def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotator
 
 
 def test_dashboard_page_for_leads_and_its_live_block(client, users, two_annotators):
-    from tests.test_pages import login
-
     admin, clients, pid, gold = two_annotators
     label_round(clients, pid, gold, 15)
     users.create("lead", "lead")
@@ -265,8 +275,6 @@ def test_exports_of_an_empty_slice_are_empty_files_with_their_header(users):
 
 
 def test_item_list_pages_by_keyset_and_item_page_shows_answers(client, users):
-    from tests.test_pages import login
-
     _, token = users.create("boss", "admin")
     api = users.api(token)
     pid = api.post("/api/v1/projects", json={"name": "P", "kind": "text", "labels": ["a", "b"]}).json()["id"]

@@ -37,7 +37,12 @@ def _counts(session: Session, project: Project, summary: "_AnswerSummary") -> di
     training = session.scalar(select(func.count()).select_from(Item).where(
         Item.project_id == project.id, Item.final_label.is_not(None), Item.is_holdout.is_(False))) or 0
     done, open_ = by_state.get(ItemState.done, 0), by_state.get(ItemState.open, 0)
-    return {"items_total": done + open_, "done": done, "open": open_, "training_labels": training,
+    # done (every opinion asked for is in) yet without a label: the annotators tie. The project page
+    # counts these done, so the labelled figure says where the difference went.
+    done_tied = session.scalar(select(func.count()).select_from(Item).where(
+        Item.project_id == project.id, Item.state == ItemState.done, Item.final_label.is_(None))) or 0
+    return {"items_total": done + open_, "done": done, "done_tied": done_tied, "open": open_,
+            "training_labels": training,
             "holdout_items": holdout_total or 0, "holdout_labels": holdout_labelled or 0,
             "holdout_ties": holdout_ties or 0,
             "annotations": summary.answers, "skips": summary.skips}

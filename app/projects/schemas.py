@@ -123,6 +123,7 @@ class ProjectRead(BaseModel):
 
 class ProjectSummary(ProjectRead):
     n_items: int
-    n_done: int
+    n_done: int = Field(description="items with every opinion they ask for")
+    n_done_tied: int = Field(description="of those, items whose answers tie: no label until a lead decides")
     n_training_labels: int
     current_model_version: int | None

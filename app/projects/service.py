@@ -98,6 +98,8 @@ class ProjectCounts:
     n_items: int
     n_done: int
     n_training_labels: int
+    # done items whose answers tie: every opinion asked for is in, and no label until a lead decides
+    n_done_tied: int = 0
 
 
 def project_counts(session: Session, *, project_ids: list[int]) -> dict[int, ProjectCounts]:
@@ -105,12 +107,14 @@ def project_counts(session: Session, *, project_ids: list[int]) -> dict[int, Pro
     result = {pid: ProjectCounts(0, 0, 0) for pid in project_ids}
     if not project_ids:
         return result
-    for pid, state, n in session.execute(
-            select(Item.project_id, Item.state, func.count()).where(Item.project_id.in_(project_ids))
-            .group_by(Item.project_id, Item.state)):
+    unlabelled = case((Item.final_label.is_(None), 1), else_=0)
+    for pid, state, without_label, n in session.execute(
+            select(Item.project_id, Item.state, unlabelled, func.count()).where(Item.project_id.in_(project_ids))
+            .group_by(Item.project_id, Item.state, unlabelled)):
         result[pid].n_items += n
         if state == ItemState.done:
             result[pid].n_done += n
+            result[pid].n_done_tied += n if without_label else 0
     # the counter training keeps (labelled items outside the holdout), as the dashboard shows it
     for pid, n in session.execute(select(Project.id, Project.n_training_labels).where(Project.id.in_(project_ids))):
         result[pid].n_training_labels = n
