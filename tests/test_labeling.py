@@ -276,6 +276,23 @@ def test_an_undo_sent_twice_takes_back_one_answer(users):
         assert session.scalars(select(Annotation.id)).all() == [answers[0]["id"]]
 
 
+def test_an_undo_from_a_page_that_missed_a_later_answer_says_so(users):
+    """QA: an undo from a second tab, opened before the latest answer was given in the first, said the
+    undo had 'reached the server twice', though nothing had been undone at all."""
+    _, pid = setup_project(users, n_items=5)
+    a = annotator(users, "a", pid)
+    answers = []
+    for label in ("yes", "no"):
+        item = a.get(f"/api/v1/projects/{pid}/next").json()
+        answers.append(a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).json())
+    stale = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[0]["id"]})
+    with session_scope(write=False) as session:
+        latest = session.get(Item, answers[1]["item_id"]).external_id
+        assert session.scalars(select(Annotation.id).order_by(Annotation.id)).all() == [a["id"] for a in answers]
+    assert stale.status_code == 409
+    assert "Nothing was undone" in stale.json()["detail"] and f"#{latest}" in stale.json()["detail"]
+
+
 def _skipped_by_a_then_served_to_b(users):
     """Annotator a skips an item; b, labelling the others "no", is served it and holds it."""
     _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)

@@ -450,6 +450,12 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
         return None
     last = latest[0][0]
     if expected is not None and last.id != expected:
+        if session.get(Annotation, expected) is not None:
+            # the page's latest answer still stands: another answer came after it, from another tab
+            latest_item = session.get(Item, last.item_id)
+            raise Conflict(f"Nothing was undone: your latest answer is now the one on #{latest_item.external_id}, "
+                           "given after this page last showed your answers (in another tab?). Undo again to take "
+                           "that one back.")
         raise Conflict("That answer was already taken back (the undo reached the server twice); nothing "
                        "more was undone.")
     item = _locked_item(session, project, last.item_id)
