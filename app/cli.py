@@ -170,6 +170,10 @@ def cmd_import(args) -> int:
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
           + (f" ({result.not_accepted} Prodigy answers reject or ignore, without one)" if result.not_accepted else "")
           + skipped)
+    if result.unnamed_images:
+        more = ", ..." if result.unnamed_images > len(result.unnamed_image_names) else ""
+        print(f"left out {_count(result.unnamed_images, 'picture')} in the .zip that its table does not name "
+              f"({', '.join(result.unnamed_image_names)}{more})")
     return 0
 
 

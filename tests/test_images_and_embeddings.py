@@ -175,6 +175,29 @@ def test_a_table_in_the_zip_names_the_images_and_brings_embeddings_the_model_lea
     assert counts(project["id"]) == (40, 40)
 
 
+def test_pictures_the_zips_table_does_not_name_are_listed_as_left_out(users, client):
+    """QA: a table naming some of the .zip's pictures imported those, and the others vanished unsaid."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = image_project(admin)
+    files = {f"pics/{i}.png": digit_png(i) for i in range(5)}
+    table = b"id,image\n" + b"".join(f"d{i},pics/{i}.png\n".encode() for i in range(3))
+    upload = admin.post(f"/api/v1/projects/{project['id']}/items",
+                        files={"file": ("pool.zip", zip_of({**files, "pool.csv": table}), "application/zip")})
+    assert upload.status_code == 201, upload.text
+    body = upload.json()
+    assert (body["imported"], body["unnamed_images"], body["unnamed_image_names"]) == (
+        3, 2, ["pics/3.png", "pics/4.png"])
+    csrf = login(client, "admin")
+    page = client.post(f"/projects/{project['id']}/upload", headers={"X-CSRF-Token": csrf},
+                       files={"file": ("pool.zip", zip_of({**files, "pool.csv": table}), "application/zip")})
+    assert "named by no row of its table and were left out: pics/3.png, pics/4.png" in page.text, page.text[-2000:]
+    # a .zip without a table makes every picture an item: none is left out
+    folder = admin.post(f"/api/v1/projects/{image_project(admin, name='Folder')['id']}/items",
+                        files={"file": ("pics.zip", zip_of(files), "application/zip")})
+    assert (folder.json()["imported"], folder.json()["unnamed_images"]) == (5, 0)
+
+
 def test_pictures_inside_a_parquet_or_json_lines_file(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)

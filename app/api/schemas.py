@@ -74,6 +74,9 @@ class ImportRead(BaseModel):
                                                  "otherwise on a card: the card answer stands")
     not_accepted: int = Field(0, description="rows of a Prodigy file answered reject or ignore: imported "
                                              "unlabelled, since neither answer is a label")
+    unnamed_images: int = Field(0, description="pictures in a .zip that its table names in no row: left out, "
+                                               "no items")
+    unnamed_image_names: list[str] = Field(default_factory=list, description="the first 20 of them, by path")
 
 
 class ModelVersionRead(BaseModel):

@@ -184,6 +184,10 @@ class PoolParser:
         self._archive: dict | None = None  # a .zip being read: its members by name, which hold the images
         self._zipfile = None
         self._rows_are_files = False  # a .zip without a table: each row is one of its files (the messages say so)
+        self._named_members: set[str] = set()  # the .zip's files its table's rows named
+        # pictures in the .zip its table does not name: no item, and the result lists them (a table
+        # of a sample of the folder is fine; a misspelt column of names is not, and shows here)
+        self.unnamed_images: list[str] = []
         self._dim_from = "each embedding of this project"  # what fixed embedding_dim, for the messages
 
     # -- public -------------------------------------------------------------------------
@@ -425,6 +429,9 @@ class PoolParser:
                        "json": self._json_records, "parquet": self._parquet_records}
             for where, line, record in readers[self.fmt]():
                 yield f"{tables[0]} {where}", line, record
+            # (every row has been converted by now: the reader resumes only once the last is taken)
+            self.unnamed_images = sorted(name for name in self._archive if name.lower().endswith(IMAGE_SUFFIXES)
+                                         and name not in self._named_members)
             return
         others = [name for name in self._archive if not name.lower().endswith(IMAGE_SUFFIXES)]
         deeper = [name for name in others if _table_format(name) is not None]
@@ -596,6 +603,7 @@ class PoolParser:
 
         key = member_name(name.strip())
         info = self._archive.get(key)
+        self._named_members.add(key)
         if info is None:
             shown = name if len(name) <= 60 else name[:57] + "..."
             return f"{shown!r} is not a file in the .zip" if name.strip() else "the image is empty"

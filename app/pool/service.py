@@ -49,6 +49,8 @@ class ImportResult:
     labels_already_there: int = 0  # labels such rows brought that their items had already (not added again)
     answers_standing: int = 0  # labels such rows brought against the importer's own card answer, which stands
     not_accepted: int = 0  # Prodigy answers "reject" or "ignore": imported unlabelled
+    unnamed_images: int = 0  # pictures in a .zip its table does not name: no items
+    unnamed_image_names: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
 
 
 class ImportRefused(DomainError):
@@ -278,7 +280,9 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         label_column=plan.label_column, labelled=labelled,
                         skipped_duplicates=skipped, skipped_places=skipped_places,
                         labels_for_existing=labels_added, labels_already_there=labels_already,
-                        answers_standing=answers_standing, not_accepted=parser.not_accepted)
+                        answers_standing=answers_standing, not_accepted=parser.not_accepted,
+                        unnamed_images=len(parser.unnamed_images),
+                        unnamed_image_names=parser.unnamed_images[:SKIPPED_PLACES])
 
 
 def _insert_items(session: Session, rows: list[dict]) -> None:
