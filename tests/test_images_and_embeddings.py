@@ -198,6 +198,49 @@ def test_pictures_the_zips_table_does_not_name_are_listed_as_left_out(users, cli
     assert (folder.json()["imported"], folder.json()["unnamed_images"]) == (5, 0)
 
 
+def test_an_image_projects_export_with_its_pictures_uploads_into_a_new_project_as_it_was(users, client):
+    """QA: an image project's items export named each picture by its digest, which no upload can read
+    back (labelloop fetches nothing): the labelled pool could not move to a new project."""
+    _, admin_token = users.create("admin", "admin")
+    users.create("lead", "lead")
+    admin = users.api(admin_token)
+    project = image_project(admin, members=["lead"])
+    wanted = [i for i in range(100) if DIGITS.target[i] in (0, 1, 2)][:12]
+    labels = {f"d{i}.png": str(DIGITS.target[i]) for i in wanted}
+    files = {f"d{i}.png": digit_png(i) for i in wanted}
+    files["again.png"], labels["again.png"] = digit_png(wanted[0]), "0"  # one picture, two items
+    files |= {f"open{i}.png": digit_png(i) for i in range(100, 104)}  # unlabelled: not exported
+    table = "id,image,label,source\n" + "".join(f"{name},{name},{labels.get(name, '')},scan\n" for name in files)
+    assert admin.post(f"/api/v1/projects/{project['id']}/items", data={"label_column": "label"},
+                      files={"file": ("p.zip", zip_of({**files, "items.csv": table.encode()}),
+                                      "application/zip")}).json()["labelled"] == 13
+    login(client, "lead")
+    exported = client.get(f"/projects/{project['id']}/export/items.zip")
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"
+    assert 'filename="Digits-items-all.zip"' in exported.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        names = archive.namelist()
+        rows = archive.read("items.csv").decode().splitlines()
+    assert names[0] == "items.csv" and len(names) == 1 + 12 and len(rows) == 1 + 13
+    assert "Labelled items with their pictures (.zip)" in client.get(f"/projects/{project['id']}/dashboard").text
+
+    again = image_project(admin, name="Digits again")
+    upload = admin.post(f"/api/v1/projects/{again['id']}/items", data={"label_column": "label"},
+                        files={"file": ("Digits-items-all.zip", exported.content, "application/zip")})
+    assert upload.status_code == 201, upload.text
+    body = upload.json()
+    assert (body["imported"], body["labelled"], body["unnamed_images"]) == (13, 13, 0)
+    assert set(body["left_out_columns"]) == {"holdout", "n_annotations", "adjudicated"}
+    assert body["meta_columns"] == ["source"]
+    with session_scope(write=False) as session:
+        def pool(pid):
+            return sorted((i.external_id, i.final_label, i.payload["image"]) for i in session.scalars(
+                select(Item).where(Item.project_id == pid, Item.final_label.is_not(None))))
+        assert pool(again["id"]) == pool(project["id"])  # the same ids, labels and pictures
+    text = admin.post("/api/v1/projects", json={"name": "T", "kind": "text", "labels": ["a", "b"]}).json()
+    assert admin.get(f"/api/v1/projects/{text['id']}/export/items.zip").status_code == 404
+
+
 def test_pictures_inside_a_parquet_or_json_lines_file(users):
     _, admin_token = users.create("admin", "admin")
     admin = users.api(admin_token)

@@ -1,6 +1,7 @@
 """The lead's dashboard, the disagreement queue, and exports (pages and JSON API)."""
 
 import re
+import tempfile
 import unicodedata
 from typing import Annotated
 from urllib.parse import quote
@@ -31,7 +32,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False, depende
 api_router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["dashboard"])
 
 EXPORTS = {"items.csv", "items.jsonl", "annotations.csv", "annotations.jsonl", "predictions.csv", "predictions.jsonl",
-           "model.joblib"}
+           "model.joblib", "items.zip"}
 
 
 @router.get("/projects/{project_id}/dashboard")
@@ -86,6 +87,8 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         body = export.model_bundle(session, project, include_holdout=include_holdout)
         return Response(body, media_type="application/octet-stream",
                         headers={"Content-Disposition": attachment(project, "-model.joblib")})
+    if name == "items.zip":
+        return _items_zip_response(session, project, slice_)
     kind, fmt = name.split(".")
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
 
@@ -116,6 +119,30 @@ def _export_response(session, project: Project, name: str, slice_: str, include_
         "Content-Disposition": attachment(project, f"-{kind}-{slice_}.{fmt}")})
 
 
+def _items_zip_response(session, project: Project, slice_: str) -> Response:
+    if project.kind != "image":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "items.zip holds an image project's pictures; this project's "
+                            "items export as items.csv or items.jsonl.")
+    # on disk past 64 MB: the file is whole before the first byte goes out (a zip's directory comes
+    # last), and a pool of photographs may be gigabytes
+    spool = tempfile.SpooledTemporaryFile(max_size=64 * 2**20)  # noqa: SIM115 (closed by the stream)
+    try:
+        export.items_zip(session, project, slice_, spool)
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+
+    def body():
+        with spool:
+            while chunk := spool.read(2**20):
+                yield chunk
+
+    return StreamingResponse(body(), media_type="application/zip", headers={
+        "Content-Disposition": attachment(project, f"-items-{slice_}.zip"), "Content-Length": str(size)})
+
+
 @router.get("/projects/{project_id}/export/{name}")
 def export_page(user: LeadPageUser, project: ProjectDep, session: ReadSessionDep, name: str,
                 slice: Annotated[str, Query(max_length=10)] = "all", include_holdout: bool = False):
@@ -132,7 +159,8 @@ def api_stats(project_id: DbId, user: ApiLead, session: ReadSessionDep, include_
 @api_router.get("/projects/{project_id}/export/{name}")
 def api_export(project_id: DbId, name: str, user: ApiLead, session: ReadSessionDep,
                slice: Annotated[str, Query(max_length=10)] = "all", include_holdout: bool = False):
-    """items.csv / items.jsonl (one row per labelled item), annotations.csv / annotations.jsonl (one
+    """items.csv / items.jsonl (one row per labelled item), items.zip (an image project's: items.csv
+    and the pictures it names, which an upload reads back), annotations.csv / annotations.jsonl (one
     row per answer, with annotator, time, seconds spent, holdout flag and why it was served),
     predictions.csv / predictions.jsonl (the current model's label and probabilities for every item
     of the pool), or model.joblib (the current model and its metadata). `slice` (items and answers):
