@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.errors import Conflict, InvalidInput, NotFound, quoted
@@ -235,25 +235,27 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
     """
     now = now or utcnow()
     answered_by_me = exists().where(Annotation.item_id == Item.id, Annotation.user_id == user.id)
+    # (one statement for both: a card let go within RETURN_WINDOW comes after every live one)
+    live = Lease.expires_at > now
     held = session.execute(
         select(Item, Lease).join(Lease, Lease.item_id == Item.id)
-        .where(Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now,
+        .where(Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now - RETURN_WINDOW,
                Item.state == ItemState.open, ~answered_by_me)
         # the card on screen first; then the one put aside last (an undo puts the card it leaves
         # aside, and the undone card's served_at is moved back by its first look, so served_at alone
-        # does not tell which is newer)
-        .order_by(case((Lease.paused_at.is_(None), 0), else_=1), Lease.paused_at.desc(), Lease.served_at.desc())
+        # does not tell which is newer); then the card let go last
+        .order_by(case((live, 0), else_=1), case((Lease.paused_at.is_(None), 0), else_=1),
+                  Lease.paused_at.desc(), Lease.served_at.desc())
         .limit(1)).first()
-    if held is not None:
+    if held is not None and held[1].expires_at > now:
         item, lease = held
         if lease.paused_at is not None:  # back from an undo: the detour was not time on this card
             lease.served_at += max(now - lease.paused_at, timedelta(0))
             lease.paused_at = None
         lease.expires_at = _lease_expiry(now)
         return Served(item, lease)
-    back = _card_let_go_just_now(session, project, user, now)
-    if back is not None:
-        item, lease = back
+    if held is not None and _still_free(session, project, user, held[0], now):
+        item, lease = held  # let go as its page went away, and no one took it since: the same card
         lease.served_at, lease.paused_at, lease.expires_at = now, None, _lease_expiry(now)
         return Served(item, lease)
     chosen = _choose(session, project, user, now)
@@ -268,19 +270,14 @@ def next_item(session: Session, *, project: Project, user: User, now: datetime |
 RETURN_WINDOW = timedelta(seconds=60)
 
 
-def _card_let_go_just_now(session: Session, project: Project, user: User, now: datetime):
-    """(item, lease) of the user's card released (`release_cards`) or run out within RETURN_WINDOW
-    and still free for them, row-locked and re-checked like `_choose`; None if there is none."""
-    mine = aliased(Lease)  # (`_available` asks about the item's other leases, under the plain name)
-    stmt = (select(Item, mine).join(mine, mine.item_id == Item.id)
-            .where(mine.user_id == user.id, mine.project_id == project.id,
-                   mine.expires_at > now - RETURN_WINDOW, *_available(project, user.id, now))
-            .order_by(mine.expires_at.desc()).limit(1))
-    row = session.execute(_lock(stmt, session)).first()
-    if row is None or session.get_bind().dialect.name != "postgresql":
-        return row
-    still_free = select(Item.id).where(Item.id == row[0].id, *_available(project, user.id, now))
-    return row if session.scalar(still_free) is not None else None
+def _still_free(session: Session, project: Project, user: User, item: Item, now: datetime) -> bool:
+    """Whether `item` may be served to `user` now, judged under its row lock on PostgreSQL (another
+    claim may have taken it since this transaction's snapshot: see `_choose`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        locked = session.scalars(_lock(select(Item).where(Item.id == item.id), session)).first()
+        if locked is None:  # a claim holds the row this moment: it is taking the item
+            return False
+    return session.scalar(select(Item.id).where(Item.id == item.id, *_available(project, user.id, now))) is not None
 
 
 # How far a page's copy of a card's expiry may be from the stored one and still be the same card
