@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 # The two routes that take a pool file; only an admin's request to them may be large.
-UPLOAD_ROUTES = re.compile(r"/projects/\d+/upload|/api/v1/projects/\d+/items")
+UPLOAD_ROUTES = re.compile(r"/projects/\d+/upload|/api/v1/projects/\d+/items|/projects/new/labels-from-file")
 
 
 def size_text(n_bytes: int) -> str:

@@ -619,3 +619,60 @@ def test_small_sentences_for_small_mistakes(client, users, tmp_path, capsys):
     page = client.get(f"/projects/{pid}/label").text
     assert "<td>7</td>" in page and "<td>2.25</td>" in page
     assert re.search(r'id="mine-total">0<', page)
+
+
+def test_a_new_projects_labels_are_read_from_a_column_of_a_file(client, users):
+    """UX.md: labels typed or taken from a column. Read as an upload with that label column reads
+    them, most frequent first; nothing is imported."""
+    import io
+    import zipfile
+
+    users.create("boss", "admin")
+    users.create("lead", "lead")
+    token = login(client, "boss")
+    form = client.get("/projects/new").text
+    assert "Take the labels from a column of a file" in form and 'form="labels-source"' in form
+    rows = [{"id": str(i), "text": f"t{i}", "category": label}
+            for i, label in enumerate(["rotten"] * 3 + ["fresh"] * 5 + [""] + ["plot <b>"] * 2)]
+    read = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token, "HX-Request": "true"},
+                       data={"column": "category", "kind": "text"},
+                       files={"file": ("pool.csv", to_csv(rows, ["id", "text", "category"]), "text/csv")})
+    assert read.status_code == 200, read.text
+    assert 'name="labels" required value="fresh, rotten, plot &lt;b&gt;"' in read.text  # escaped, by count
+    assert "fresh (5 rows), rotten (3 rows), plot &lt;b&gt; (2 rows)" in read.text
+    with session_scope(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+    # a .zip sorted into one folder per label gives the folders' names (a Prodigy answer list counts too)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("cat/1.png", "cat/2.png", "dog/3.png"):
+            archive.writestr(name, b"not read: only the names count")
+    pictures = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                           data={"column": "folder", "kind": "image"},
+                           files={"file": ("pics.zip", buffer.getvalue(), "application/zip")})
+    assert 'value="cat, dog"' in pictures.text
+    jsonl = b'{"text": "a", "accept": ["yes"]}\n{"text": "b", "accept": ["no"]}\n{"text": "c", "accept": ["yes"]}\n'
+    prodigy = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                          data={"column": "accept"}, files={"file": ("p.jsonl", jsonl, "application/jsonl")})
+    assert 'value="yes, no"' in prodigy.text
+
+    # what is no label column says so, and fills nothing
+    missing = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                          data={"column": "label"},
+                          files={"file": ("pool.csv", to_csv(rows, ["id", "text", "category"]), "text/csv")})
+    assert missing.status_code == 422 and "column &#39;label&#39; not in the file" in missing.text
+    assert 'value=""' in missing.text
+    many = "id,label\n" + "".join(f"{i},v{i}\n" for i in range(150))
+    too_many = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token}, data={"column": "id"},
+                           files={"file": ("p.csv", many.encode(), "text/csv")})
+    assert too_many.status_code == 422 and "more than 100 different values" in too_many.text
+    comma = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                        files={"file": ("p.csv", b'text,label\na,"x, y"\nb,z\n', "text/csv")})
+    assert comma.status_code == 422 and "a comma" in comma.text
+    # admins only, with the form's CSRF token
+    assert client.post("/projects/new/labels-from-file",
+                       files={"file": ("p.csv", b"text,label\na,b\n", "text/csv")}).status_code == 403
+    login(client, "lead")
+    assert client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": csrf_of(client.get("/projects").text)},
+                       files={"file": ("p.csv", b"text,label\na,b\n", "text/csv")}).status_code == 403

@@ -26,6 +26,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/projects"): SIGNED_IN,
     ("GET", "/projects/new"): {ADMIN},
     ("POST", "/projects/new"): {ADMIN},
+    ("POST", "/projects/new/labels-from-file"): {ADMIN},
     ("GET", "/projects/{project_id}"): LEADS,
     ("POST", "/projects/{project_id}/upload"): {ADMIN},
     ("POST", "/projects/{project_id}/upload-preview"): {ADMIN},

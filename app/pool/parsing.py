@@ -100,6 +100,23 @@ class ColumnPlan:
         return [c for c in columns if c not in taken]
 
 
+MAX_LABELS = 100  # as many as a project takes (app/projects/schemas.py)
+
+
+def labels_in_column(fileobj: BinaryIO, filename: str | None, column: str, *, kind: str,
+                     max_decoded_bytes: int | None = None) -> tuple[dict[str, int], list[str]]:
+    """The labels `column` of a pool file holds, with their row counts, for a new project's label
+    set ("taken from a column"), read the way an upload with that label column reads them; and the
+    problems met, one sentence each."""
+    try:
+        fmt = detect_format(filename)
+    except UploadError as exc:
+        return {}, exc.errors
+    parser = PoolParser(fileobj, kind=kind, fmt=fmt, max_decoded_bytes=max_decoded_bytes)
+    found = parser.column_labels(column, MAX_LABELS)
+    return found, parser.errors
+
+
 def column_list(text: str | None) -> list[str] | None:
     """Column names typed comma-separated in a form or an API call ("f1, f2"); None for none."""
     return [name.strip() for name in (text or "").split(",") if name.strip()] or None
@@ -193,15 +210,7 @@ class PoolParser:
     # -- public -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedItem]:
         try:
-            records = {"csv": self._csv_records, "tsv": self._csv_records, "txt": self._txt_records,
-                       "jsonl": self._jsonl_records, "json": self._json_records,
-                       "parquet": self._parquet_records, "zip": self._zip_records}[self.fmt]()
-            for where, line, record in records:
-                self.rows_read += 1
-                if self.fmt in ("jsonl", "json"):
-                    record = _label_studio_task(record)
-                    if self.plan is None:
-                        self.columns = list(record)
+            for where, line, record in self._records():
                 if self.plan is None:
                     self.plan = self._plan(list(record))
                     if self.plan is None:
@@ -218,6 +227,18 @@ class PoolParser:
             self.errors.append("the rest of the file could not be read past this; fix it and upload again")
 
     # -- readers: yield (where, line number, record dict) -------------------------------------
+    def _records(self) -> Iterator[tuple[str, int, dict]]:
+        records = {"csv": self._csv_records, "tsv": self._csv_records, "txt": self._txt_records,
+                   "jsonl": self._jsonl_records, "json": self._json_records,
+                   "parquet": self._parquet_records, "zip": self._zip_records}[self.fmt]()
+        for where, line, record in records:
+            self.rows_read += 1
+            if self.fmt in ("jsonl", "json"):
+                record = _label_studio_task(record)
+                if self.plan is None:
+                    self.columns = list(record)
+            yield where, line, record
+
     def _decoded_lines(self) -> Iterator[str]:
         for lineno, raw in enumerate(self.fileobj, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -631,29 +652,47 @@ class PoolParser:
     def _label(self, where: str, record: dict[str, Any]) -> str | None:
         """The row's label: None for an empty cell, else one of the project's labels (or an error)."""
         column = self.plan.label_column
-        value = record.get(column)
-        if record.get("answer") in ("reject", "ignore") and PRODIGY_KEYS & record.keys():
-            # a Prodigy answer: "reject" says the label is wrong, "ignore" says nothing; neither is a label
+        if _not_an_answer(record):
             self.not_accepted += 1
             return None
-        if isinstance(value, list) and len(value) <= 1 and all(isinstance(v, str) for v in value):
-            value = value[0] if value else None  # a choice answer's `accept` list (Prodigy), one label chosen
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None  # a missing value in JSONL or Parquet: unlabelled, like an empty CSV cell
-        if isinstance(value, list):
-            self._error(f"{where}, column {column!r}: {len(value)} labels given; an item takes one label here")
+        label, problem = _cell_label(record.get(column))
+        if problem:
+            self._error(f"{where}, column {column!r}: {problem}")
             return None
-        if isinstance(value, dict):
-            self._error(f"{where}, column {column!r}: expected a label, found {type(value).__name__}")
-            return None
-        label = _as_text(value)
-        if not label:
-            return None
-        if label not in self._label_set:
+        if label is not None and label not in self._label_set:
             shown = label if len(label) <= 40 else label[:37] + "..."
             self._error(f"{where}, column {column!r}: {shown!r} is not a label of this project; use one of "
                         + ", ".join(map(repr, self.labels)) + " (or leave the cell empty for no label)")
         return label
+
+    def column_labels(self, column: str, limit: int) -> dict[str, int]:
+        """The labels a column holds, read as an import would read them with it as the label column,
+        and how many rows carry each, in the order first met; at most `limit` of them (past that the
+        column is no label column, and an error says so). Problems go to `errors` as usual."""
+        found: dict[str, int] = {}
+        try:
+            for where, _, record in self._records():
+                if column not in record:
+                    self._error(f"column {column!r} not in the file; it has {', '.join(map(repr, record))}")
+                    return found
+                if _not_an_answer(record):
+                    continue
+                label, problem = _cell_label(record[column])
+                if problem:
+                    self._error(f"{where}, column {column!r}: {problem}")
+                elif label is not None:
+                    found[label] = found.get(label, 0) + 1
+                    if len(found) > limit:
+                        self._error(f"column {column!r} holds more than {limit} different values, more than a "
+                                    "project's labels: is it the label column?")
+                        return found
+            if self.rows_read == 0 and not self.errors:
+                self._error("the file has no rows" if self.columns else "the file is empty")
+        except _TooManyErrors:
+            self.errors.append(f"stopped after {MAX_ERRORS} problems")
+        except _CannotGoOn:
+            self.errors.append("the rest of the file could not be read past this")
+        return found
 
     def _choose_features(self, first_record: dict) -> None:
         """Without named features, the numeric columns of the first record are the features."""
@@ -681,6 +720,24 @@ class PoolParser:
 
 # Keys every Prodigy example carries: its `answer` then means accept / reject / ignore
 PRODIGY_KEYS = frozenset({"_input_hash", "_task_hash"})
+
+
+def _not_an_answer(record: dict) -> bool:
+    """A Prodigy answer "reject" (the label is wrong) or "ignore" (says nothing): neither is a label."""
+    return record.get("answer") in ("reject", "ignore") and bool(PRODIGY_KEYS & record.keys())
+
+
+def _cell_label(value: Any) -> tuple[str | None, str | None]:
+    """(label, problem) of a label column's cell: (None, None) when it is empty."""
+    if isinstance(value, list) and len(value) <= 1 and all(isinstance(v, str) for v in value):
+        value = value[0] if value else None  # a choice answer's `accept` list (Prodigy), one label chosen
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None, None  # a missing value in JSONL or Parquet: unlabelled, like an empty CSV cell
+    if isinstance(value, list):
+        return None, f"{len(value)} labels given; an item takes one label here"
+    if isinstance(value, dict):
+        return None, f"expected a label, found {type(value).__name__}"
+    return _as_text(value) or None, None
 
 
 def _label_studio_task(record: dict) -> dict:

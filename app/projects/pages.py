@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError
 
 from app.al import strategy_choices
 from app.al.batch import BATCH_MODES
+from app.config import get_settings
 from app.deps import (
     AdminPageUser,
     DbId,
@@ -28,7 +29,7 @@ from app.incoming import Incoming
 from app.labeling.service import current_model
 from app.models import Item
 from app.pool.images import DIGEST_PATTERN, REDUCED_SIDES, image_response
-from app.pool.parsing import column_list
+from app.pool.parsing import column_list, labels_in_column
 from app.pool.preview import HEAD_BYTES, PARQUET_PREVIEW_BYTES, preview_pool
 from app.pool.progress import ImportProgress, read_progress, valid_token
 from app.pool.service import ImportRefused, import_pool
@@ -168,6 +169,29 @@ class NewProjectFields(SettingsFields):
     kind: str = Field(default="", max_length=20)
     labels: str = Field(default="", max_length=20_000)
     members: list[str] = Field(default_factory=list, max_length=1000)
+
+
+@router.post("/projects/new/labels-from-file")
+def labels_from_file(request: Request, user: AdminPageUser, file: Annotated[UploadFile, File()],
+                     column: Annotated[str, Form(max_length=200)] = "label",
+                     kind: Annotated[str, Form(max_length=20)] = "text"):
+    """The new-project form's labels field, filled with the labels a column of a file holds (UX.md:
+    labels typed or taken from a column). Reads the whole file; imports nothing."""
+    column = column.strip() or "label"
+    kind = kind if kind in ("text", "tabular", "image") else "text"  # (a .zip of pictures is read as image)
+    found, errors = labels_in_column(file.file, file.filename, column, kind=kind,
+                                     max_decoded_bytes=get_settings().max_upload_bytes)
+    with_comma = [label for label in found if "," in label]
+    if with_comma and not errors:
+        errors = [f"{', '.join(map(repr, with_comma[:5]))} hold{'s' if len(with_comma) == 1 else ''} a comma, which "
+                  "this field puts between labels: create the project through the API (labels as a JSON list)"]
+    if not found and not errors:
+        errors = [f"column {column!r} is empty in every row"]
+    ordered = sorted(found.items(), key=lambda pair: -pair[1])  # (stable: ties keep the file's order)
+    source = {"filename": file.filename or "the file", "column": repr(column), "errors": errors, "found": ordered}
+    labels = "" if errors else ", ".join(label for label, _ in ordered)
+    return render(request, "projects/_labels_field.html", {"form": {"labels": labels}, "label_source": source},
+                  user=user, status_code=422 if errors else 200)
 
 
 @router.post("/projects/new")

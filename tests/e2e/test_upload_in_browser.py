@@ -120,3 +120,26 @@ def test_a_file_over_the_upload_limit_is_refused_before_it_is_sent(page, live_se
     assert sent == [] and page.locator("#upload-progress").is_hidden()
     with session_scope(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
+def test_a_new_projects_labels_come_from_a_files_column_and_the_project_is_created_with_them(page, live_server,
+                                                                                                tmp_path):
+    from app.models import Project
+
+    with session_scope() as session:
+        create_user(session, username="boss", password="password-123", role="admin")
+    path = tmp_path / "pool.csv"
+    path.write_text("text,gold\n" + "".join(f"t{i},{label}\n" for i, label in enumerate("bbabcbb")))
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/new")
+    page.fill("input[name=name]", "From a file")
+    page.click("text=Take the labels from a column of a file")
+    page.set_input_files("#labels-file", str(path))
+    page.fill("#labels-column", "gold")
+    page.click("text=Read the labels")
+    page.wait_for_function("document.querySelector('input[name=labels]').value === 'b, a, c'")
+    assert "b (5 rows), a (1 row), c (1 row)" in page.locator("#labels-field").inner_text()
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/projects/*")
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Project.labels)).one() == ["b", "a", "c"]
