@@ -54,7 +54,11 @@ def _work(request: Request, session, project: Project, user: User, *, served=Non
 
 @router.get("/projects/{project_id}/label")
 def label_page(request: Request, user: PageUser, project: ProjectDep, session: SessionDep):
-    return _work(request, session, project, user)
+    response = _work(request, session, project, user)
+    # Never from the browser's cache: Back to this page must ask for its card again, since leaving it
+    # gave that card back (QA: a cached copy showed a card someone else was then served)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _item(session, project: Project, item_id: int) -> Item | None:

@@ -182,14 +182,52 @@
 
   // The page going away (tab closed, another page opened, a reload) lets its card go at once, so
   // other annotators get it now rather than when its lease runs out; coming back within a minute
-  // finds the same card if no one took it. Not while an answer waits to be sent: it names that card.
-  window.addEventListener("pagehide", function () {
+  // finds the same card if no one took it. Not while an answer waits to be sent (it names that
+  // card), and not while another tab of this browser shows the same card (QA: closing the second
+  // of two tabs gave away the card the first still showed): each label tab notes its card in
+  // localStorage, refreshed every minute, so a tab that died without a word stops counting.
+  const tabId = Math.random().toString(36).slice(2);
+  const TAB_KEY = "labelloop.card." + tabId;
+  const TAB_FRESH_MS = 150000;
+  function shownCard() {
     const page = document.querySelector(".label-page");
     const card = document.querySelector("#work #card[data-held-until]");
-    if (!page || !card || pending || !navigator.sendBeacon) return;
+    return page && card ? {project: page.dataset.project, item: card.dataset.item} : null;
+  }
+  function noteCard() {
+    const card = shownCard();
+    try {
+      if (card) localStorage.setItem(TAB_KEY, JSON.stringify({...card, at: Date.now()}));
+      else localStorage.removeItem(TAB_KEY);
+    } catch (e) { /* storage off: each tab judges alone */ }
+  }
+  function shownInAnotherTab(card) {
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const key = localStorage.key(i);
+        if (!key || !key.startsWith("labelloop.card.") || key === TAB_KEY) continue;
+        const other = JSON.parse(localStorage.getItem(key) || "null");
+        if (!other || Date.now() - other.at > TAB_FRESH_MS) continue;
+        if (other.project === card.project && other.item === card.item) return true;
+      }
+    } catch (e) { /* storage off or a foreign value: no other tab known */ }
+    return false;
+  }
+  if (document.querySelector(".label-page")) {
+    noteCard();
+    setInterval(noteCard, 60000);
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "work") noteCard();
+  });
+  window.addEventListener("pagehide", function () {
+    const card = shownCard();
+    const page = document.querySelector(".label-page");
+    try { localStorage.removeItem(TAB_KEY); } catch (e) { /* storage off */ }
+    if (!card || pending || !navigator.sendBeacon || shownInAnotherTab(card)) return;
     const form = new FormData();
     form.append("csrf_token", JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "");
-    form.append("held_until", card.dataset.heldUntil);
+    form.append("held_until", document.querySelector("#work #card").dataset.heldUntil);
     navigator.sendBeacon("/projects/" + encodeURIComponent(page.dataset.project) + "/release", form);
   });
   // Back from the browser's page cache, the card shown was let go as the page left: ask for it again.

@@ -273,3 +273,53 @@ def test_leaving_the_label_page_lets_its_card_go_and_coming_back_finds_it(page, 
     assert int(page.locator("#card").get_attribute("data-item")) == card
     time.sleep(0.5)
     assert live_leases() == [card]
+
+
+def test_a_second_tab_closing_leaves_the_first_tabs_card_held(page, live_server, project_for_annotator):
+    """QA: two tabs showed one card; closing the second gave it away while the first still showed it."""
+    import time
+
+    from sqlalchemy import select
+
+    from app.models import Lease, utcnow
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    card = page.locator("#card").get_attribute("data-item")
+    second = page.context.new_page()
+    second.goto(f"{base}/projects/{project_for_annotator}/label")
+    assert second.locator("#card").get_attribute("data-item") == card
+    second.close(run_before_unload=True)
+    time.sleep(1.0)  # (a beacon, had one been sent, is in by now)
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Lease.item_id).where(Lease.expires_at > utcnow())).all() == [int(card)]
+
+
+def test_back_to_the_label_page_asks_for_its_card_again(page, live_server, project_for_annotator):
+    """QA: Back showed the label page from the browser's cache, with a card given back and then served
+    to someone else."""
+    import time
+
+    from sqlalchemy import select
+
+    from app.labeling.service import next_item
+    from app.models import Lease, Project, User, utcnow
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    card = int(page.locator("#card").get_attribute("data-item"))
+    page.goto(f"{base}/projects")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with session_scope(write=False) as session:
+            if not session.scalars(select(Lease.item_id).where(Lease.expires_at > utcnow())).all():
+                break
+        time.sleep(0.1)
+    with session_scope() as session:  # the boss is served the card given back
+        boss = session.scalars(select(User).where(User.username == "boss")).one()
+        assert next_item(session, project=session.get(Project, project_for_annotator), user=boss).item.id == card
+    page.go_back()
+    page.wait_for_selector("#card")
+    assert int(page.locator("#card").get_attribute("data-item")) != card
