@@ -459,3 +459,24 @@ def test_an_api_client_gives_back_its_items(users):
     assert a.post(f"/api/v1/projects/{pid}/release").status_code == 204
     assert b.get(f"/api/v1/projects/{pid}/next").json()["id"] == item["id"]
     assert annotator(users, "c", pid).post(f"/api/v1/projects/{pid + 1}/release").status_code == 404
+
+
+def test_after_an_undo_leaving_and_coming_back_finds_the_undone_card(users, client):
+    """QA: after an undo, leaving and coming back showed the card the undo had put aside, not the one
+    taken back (both let go at the same moment, and the order between them was left to chance)."""
+    from tests.test_pages import login
+
+    _, pid = setup_project(users, n_items=4)
+    users.create("a", "annotator")
+    users.join(pid, "a")
+    csrf = login(client, "a")
+    answered, _ = _card_on_the_label_page(client, pid)
+    htmx = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+    client.post(f"/projects/{pid}/items/{answered}/label", data={"label": "yes"}, headers=htmx)
+    aside, _ = _card_on_the_label_page(client, pid)
+    undone = client.post(f"/projects/{pid}/undo", headers=htmx)
+    assert "was taken back" in undone.text
+    back, stamp = _card_on_the_label_page(client, pid)
+    assert back == answered != aside
+    client.post(f"/projects/{pid}/release", data={"held_until": stamp, "csrf_token": csrf})
+    assert _card_on_the_label_page(client, pid)[0] == answered
