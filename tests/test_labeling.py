@@ -480,3 +480,42 @@ def test_after_an_undo_leaving_and_coming_back_finds_the_undone_card(users, clie
     assert back == answered != aside
     client.post(f"/projects/{pid}/release", data={"held_until": stamp, "csrf_token": csrf})
     assert _card_on_the_label_page(client, pid)[0] == answered
+
+
+def test_an_undo_from_a_stale_tab_takes_back_nothing_even_when_the_answer_id_was_given_again(users, client):
+    """QA: tab 1 took an answer back and answered again; SQLite gave the new answer the old one's id,
+    and tab 2's undo, naming that id, took the new answer back."""
+    import html
+    import json
+    import re
+
+    from tests.test_pages import login
+
+    _, pid = setup_project(users, n_items=4)
+    users.create("a", "annotator")
+    users.join(pid, "a")
+    csrf = login(client, "a")
+    htmx = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+
+    def undo_values(page: str) -> dict:
+        found = re.search(r"""hx-post="/projects/\d+/undo" hx-vals='([^']+)'""", page)
+        return json.loads(html.unescape(found[1]))
+
+    for _ in range(2):
+        item, _ = _card_on_the_label_page(client, pid)
+        client.post(f"/projects/{pid}/items/{item}/label", data={"label": "yes"}, headers=htmx)
+    second_tab = undo_values(client.get(f"/projects/{pid}/label").text)
+    client.post(f"/projects/{pid}/undo", data=undo_values(client.get(f"/projects/{pid}/label").text), headers=htmx)
+    again, _ = _card_on_the_label_page(client, pid)
+    client.post(f"/projects/{pid}/items/{again}/label", data={"label": "no"}, headers=htmx)
+    with session_scope(write=False) as session:
+        before = session.execute(select(Annotation.id, Annotation.label).order_by(Annotation.id)).all()
+    stale = client.post(f"/projects/{pid}/undo", data=second_tab, headers=htmx)
+    assert "Nothing was undone: your answers changed after this page showed them" in stale.text
+    with session_scope(write=False) as session:
+        assert session.execute(select(Annotation.id, Annotation.label).order_by(Annotation.id)).all() == before
+    # a page whose latest answer was taken back elsewhere (and not given again) says so
+    fresh = undo_values(client.get(f"/projects/{pid}/label").text)
+    client.post(f"/projects/{pid}/undo", data=fresh, headers=htmx)
+    gone = client.post(f"/projects/{pid}/undo", data=fresh, headers=htmx)
+    assert "already taken back (in another tab, or this undo reached the server twice)" in gone.text

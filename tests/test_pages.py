@@ -673,6 +673,6 @@ def test_a_new_projects_labels_are_read_from_a_column_of_a_file(client, users):
     # admins only, with the form's CSRF token
     assert client.post("/projects/new/labels-from-file",
                        files={"file": ("p.csv", b"text,label\na,b\n", "text/csv")}).status_code == 403
-    login(client, "lead")
-    assert client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": csrf_of(client.get("/projects").text)},
+    lead_token = login(client, "lead")
+    assert client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": lead_token},
                        files={"file": ("p.csv", b"text,label\na,b\n", "text/csv")}).status_code == 403

@@ -117,10 +117,13 @@ def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep
 
 @router.post("/projects/{project_id}/undo")
 def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep,
-         last: Annotated[int | None, Form()] = None):
-    """`last`: the answer the page showed as the latest, so an undo sent twice takes back one answer."""
+         last: Annotated[int | None, Form()] = None, last_at: Annotated[datetime | None, Form()] = None):
+    """`last`, `last_at`: the answer the page showed as the latest and when it was last given, so an
+    undo sent twice takes back one answer, and one from a page that missed later answers none."""
+    if last_at is not None and last_at.tzinfo is not None:
+        last_at = last_at.astimezone(UTC).replace(tzinfo=None)
     try:
-        undone = service.undo_last(session, project=project, user=user, expected=last)
+        undone = service.undo_last(session, project=project, user=user, expected=last, expected_at=last_at)
     except DomainError as exc:
         return _work(request, session, project, user, notice=exc.message)
     if undone is None:

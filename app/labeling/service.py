@@ -423,6 +423,12 @@ def _put_aside_held_cards(session: Session, *, project: Project, user: User, now
                     .values(paused_at=now))
 
 
+def _is_answer(answer: Annotation, answer_id: int, updated_at: datetime | None) -> bool:
+    """Whether `answer` is the one a page named by id and (when it says) last-given time: the time
+    tells a later answer that got a deleted one's id apart from it."""
+    return answer.id == answer_id and (updated_at is None or abs(answer.updated_at - updated_at) <= _SAME_CARD)
+
+
 @dataclass
 class Undone:
     """What an undo took back: the answer's item, and the card to answer it again on (None when the
@@ -435,7 +441,7 @@ class Undone:
 
 
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None,
-              expected: int | None = None) -> Undone | None:
+              expected: int | None = None, expected_at: datetime | None = None) -> Undone | None:
     """Take back the user's latest answer in the project; the item comes back to them, leased. None
     when there is nothing to undo. With `expected` (the answer the page showed as the latest), an
     undo sent again (a proxy's 504, a retry) finds another latest answer and refuses (Conflict)
@@ -446,15 +452,17 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     if not latest:
         return None
     last = latest[0][0]
-    if expected is not None and last.id != expected:
-        if session.get(Annotation, expected) is not None:
-            # the page's latest answer still stands: another answer came after it, from another tab
-            latest_item = session.get(Item, last.item_id)
-            raise Conflict(f"Nothing was undone: your latest answer is now the one on #{latest_item.external_id}, "
-                           "given after this page last showed your answers (in another tab?). Undo again to take "
-                           "that one back.")
-        raise Conflict("That answer was already taken back (the undo reached the server twice); nothing "
-                       "more was undone.")
+    if expected is not None and not _is_answer(last, expected, expected_at):
+        shown = session.get(Annotation, expected)
+        if shown is None:
+            raise Conflict("That answer was already taken back (in another tab, or this undo reached the server "
+                           "twice); nothing more was undone.")
+        # the answer the page showed is there, or its id is (SQLite gives a deleted row's id to the
+        # next one): answers were given or changed since the page showed them, in another tab
+        latest_item = session.get(Item, last.item_id)
+        raise Conflict(f"Nothing was undone: your answers changed after this page showed them (in another tab?), "
+                       f"and the latest is now the one on #{latest_item.external_id}. Undo again to take that "
+                       "one back.")
     item = _locked_item(session, project, last.item_id)
     why, seconds_before, given = Why.of(last), last.seconds_spent or 0.0, last.label  # (no label: a skip)
     _put_aside_held_cards(session, project=project, user=user, now=now)
