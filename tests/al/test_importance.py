@@ -415,3 +415,24 @@ def test_refuses_what_it_cannot_differentiate():
         influence_on_loss(LogisticRegression().fit(X, y), X, y, Xt, np.array(["zebra"] * len(Xt)))
     with pytest.raises(TypeError):
         SampleImportance(StandardScaler().fit(X), X, y)
+
+
+def test_a_newton_step_on_a_hessian_rounding_left_just_short_of_definite_is_still_taken():
+    """QA: a label-quality job failed with LinAlgError ("leading minor not positive definite") in a
+    leave-one-out Newton refit; the step now shifts the diagonal by the least that lets Cholesky through."""
+    import scipy.linalg as sla
+
+    from app.al.importance import _newton_factor, _newton_solve
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 40))
+    H = A.T @ A
+    H[np.diag_indices(40)] -= np.linalg.eigvalsh(H)[0] + 1e-9 * np.abs(H).max()  # smallest eigenvalue < 0
+    with pytest.raises(np.linalg.LinAlgError):
+        sla.cho_factor(H)
+    g = rng.normal(size=40)
+    step = _newton_solve(H, g)
+    assert np.all(np.isfinite(step)) and g @ step > 0  # a descent direction
+    well = A.T @ A + np.eye(40)
+    assert np.allclose(_newton_solve(well, g), np.linalg.solve(well, g))  # no shift when none is needed
+    assert _newton_factor(well)[0].shape == (40, 40)
