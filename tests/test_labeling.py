@@ -260,14 +260,20 @@ def test_time_away_from_a_card_on_an_undo_is_not_counted_on_it(users):
     assert round(seconds[first], 3) == 2.0 + 20.0 + 40.0
 
 
-def test_an_undo_sent_twice_takes_back_one_answer(users):
-    """QA: a proxy's 504 made the page send undo again, and the second took back the answer before."""
+def _two_answers(users):
+    """(project id, annotator a's client, a's two answers through the API, oldest first)."""
     _, pid = setup_project(users, n_items=5)
     a = annotator(users, "a", pid)
     answers = []
     for label in ("yes", "no"):
         item = a.get(f"/api/v1/projects/{pid}/next").json()
         answers.append(a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).json())
+    return pid, a, answers
+
+
+def test_an_undo_sent_twice_takes_back_one_answer(users):
+    """QA: a proxy's 504 made the page send undo again, and the second took back the answer before."""
+    pid, a, answers = _two_answers(users)
     undo = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]})
     assert undo.status_code == 200 and undo.json()["id"] == answers[1]["item_id"]
     again = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]})
@@ -279,12 +285,7 @@ def test_an_undo_sent_twice_takes_back_one_answer(users):
 def test_an_undo_from_a_page_that_missed_a_later_answer_says_so(users):
     """QA: an undo from a second tab, opened before the latest answer was given in the first, said the
     undo had 'reached the server twice', though nothing had been undone at all."""
-    _, pid = setup_project(users, n_items=5)
-    a = annotator(users, "a", pid)
-    answers = []
-    for label in ("yes", "no"):
-        item = a.get(f"/api/v1/projects/{pid}/next").json()
-        answers.append(a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": label}).json())
+    pid, a, answers = _two_answers(users)
     stale = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[0]["id"]})
     with session_scope(write=False) as session:
         latest = session.get(Item, answers[1]["item_id"]).external_id
