@@ -512,11 +512,17 @@ def test_an_undo_from_a_stale_tab_takes_back_nothing_even_when_the_answer_id_was
     with session_scope(write=False) as session:
         before = session.execute(select(Annotation.id, Annotation.label).order_by(Annotation.id)).all()
     stale = client.post(f"/projects/{pid}/undo", data=second_tab, headers=htmx)
-    assert "Nothing was undone: your answers changed after this page showed them" in stale.text
+    assert "That answer was already taken back (in another tab" in stale.text
     with session_scope(write=False) as session:
         assert session.execute(select(Annotation.id, Annotation.label).order_by(Annotation.id)).all() == before
-    # a page whose latest answer was taken back elsewhere (and not given again) says so
-    fresh = undo_values(client.get(f"/projects/{pid}/label").text)
-    client.post(f"/projects/{pid}/undo", data=fresh, headers=htmx)
-    gone = client.post(f"/projects/{pid}/undo", data=fresh, headers=htmx)
-    assert "already taken back (in another tab, or this undo reached the server twice)" in gone.text
+    # a page that missed a later answer says so; a change of its latest answer is still that answer
+    older = undo_values(client.get(f"/projects/{pid}/label").text)
+    item, _ = _card_on_the_label_page(client, pid)
+    client.post(f"/projects/{pid}/items/{item}/label", data={"label": "yes"}, headers=htmx)
+    missed = client.post(f"/projects/{pid}/undo", data=older, headers=htmx)
+    assert "Nothing was undone: you answered again after this page showed your answers" in missed.text
+    latest = undo_values(client.get(f"/projects/{pid}/label").text)
+    client.post(f"/projects/{pid}/items/{item}/change", headers=htmx)
+    client.post(f"/projects/{pid}/items/{item}/label", data={"label": "no", "change": "true"}, headers=htmx)
+    changed = client.post(f"/projects/{pid}/undo", data=latest, headers=htmx)
+    assert "Your answer “no” on" in changed.text and "was taken back" in changed.text

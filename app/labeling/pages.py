@@ -118,7 +118,7 @@ def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep
 @router.post("/projects/{project_id}/undo")
 def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep,
          last: Annotated[int | None, Form()] = None, last_at: Annotated[datetime | None, Form()] = None):
-    """`last`, `last_at`: the answer the page showed as the latest and when it was last given, so an
+    """`last`, `last_at`: the answer the page showed as the latest and when it was first given, so an
     undo sent twice takes back one answer, and one from a page that missed later answers none."""
     if last_at is not None and last_at.tzinfo is not None:
         last_at = last_at.astimezone(UTC).replace(tzinfo=None)

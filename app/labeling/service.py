@@ -423,10 +423,11 @@ def _put_aside_held_cards(session: Session, *, project: Project, user: User, now
                     .values(paused_at=now))
 
 
-def _is_answer(answer: Annotation, answer_id: int, updated_at: datetime | None) -> bool:
-    """Whether `answer` is the one a page named by id and (when it says) last-given time: the time
-    tells a later answer that got a deleted one's id apart from it."""
-    return answer.id == answer_id and (updated_at is None or abs(answer.updated_at - updated_at) <= _SAME_CARD)
+def _is_answer(answer: Annotation, answer_id: int, created_at: datetime | None) -> bool:
+    """Whether `answer` is the one a page named by id and (when it says) the time it was first given:
+    the time tells a later answer that got a deleted one's id apart from it (a change of the answer
+    keeps it: the page's undo still means that answer)."""
+    return answer.id == answer_id and (created_at is None or abs(answer.created_at - created_at) <= _SAME_CARD)
 
 
 @dataclass
@@ -454,14 +455,13 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     last = latest[0][0]
     if expected is not None and not _is_answer(last, expected, expected_at):
         shown = session.get(Annotation, expected)
-        if shown is None:
+        if shown is None or not _is_answer(shown, expected, expected_at):
+            # (its id on another answer: SQLite gives a deleted row's id to the next one)
             raise Conflict("That answer was already taken back (in another tab, or this undo reached the server "
                            "twice); nothing more was undone.")
-        # the answer the page showed is there, or its id is (SQLite gives a deleted row's id to the
-        # next one): answers were given or changed since the page showed them, in another tab
         latest_item = session.get(Item, last.item_id)
-        raise Conflict(f"Nothing was undone: your answers changed after this page showed them (in another tab?), "
-                       f"and the latest is now the one on #{latest_item.external_id}. Undo again to take that "
+        raise Conflict(f"Nothing was undone: you answered again after this page showed your answers (in another "
+                       f"tab?), and the latest is now the one on #{latest_item.external_id}. Undo again to take that "
                        "one back.")
     item = _locked_item(session, project, last.item_id)
     why, seconds_before, given = Why.of(last), last.seconds_spent or 0.0, last.label  # (no label: a skip)

@@ -29,7 +29,10 @@ def project_for_annotator(live_server):
 
 def log_in(page, base_url, username):
     page.goto(f"{base_url}/login")
-    page.keyboard.type(username)  # the username field has focus
+    # the username field has focus (autofocus); typed before the browser has given it, a first key
+    # is lost (seen as "nn" for "ann" under load)
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type("password-123")
     page.keyboard.press("Enter")
