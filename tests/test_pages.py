@@ -639,6 +639,7 @@ def test_a_new_projects_labels_are_read_from_a_column_of_a_file(client, users):
                        files={"file": ("pool.csv", to_csv(rows, ["id", "text", "category"]), "text/csv")})
     assert read.status_code == 200, read.text
     assert 'name="labels" required value="fresh, rotten, plot &lt;b&gt;"' in read.text  # escaped, by count
+    assert 'hx-swap-oob="true"' in read.text
     assert "fresh (5 rows), rotten (3 rows), plot &lt;b&gt; (2 rows)" in read.text
     with session_scope(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Item)) == 0
@@ -661,8 +662,16 @@ def test_a_new_projects_labels_are_read_from_a_column_of_a_file(client, users):
     missing = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
                           data={"column": "label"},
                           files={"file": ("pool.csv", to_csv(rows, ["id", "text", "category"]), "text/csv")})
-    assert missing.status_code == 422 and "column &#39;label&#39; not in the file" in missing.text
-    assert 'value=""' in missing.text
+    assert missing.status_code == 422 and "column &#39;label&#39; is in no row of the file" in missing.text
+    assert 'name="labels"' not in missing.text  # (QA: a refused read emptied what was typed)
+    no_file = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token}, data={"column": "label"})
+    assert no_file.status_code == 422 and "choose the file first" in no_file.text
+    assert 'name="labels"' not in no_file.text  # (QA: the field itself was swapped away)
+    # (QA) JSON Lines rows without a label leave the key out: read as an upload reads them
+    sparse = b'{"text": "a", "label": "x"}\n{"text": "b"}\n{"text": "c", "label": "y"}\n'
+    partly = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                         data={"column": "label"}, files={"file": ("p.jsonl", sparse, "application/jsonl")})
+    assert partly.status_code == 200 and 'value="x, y"' in partly.text
     many = "id,label\n" + "".join(f"{i},v{i}\n" for i in range(150))
     too_many = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token}, data={"column": "id"},
                            files={"file": ("p.csv", many.encode(), "text/csv")})
@@ -670,6 +679,14 @@ def test_a_new_projects_labels_are_read_from_a_column_of_a_file(client, users):
     comma = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
                         files={"file": ("p.csv", b'text,label\na,"x, y"\nb,z\n', "text/csv")})
     assert comma.status_code == 422 and "a comma" in comma.text
+    # what a project would refuse is said now, not at Create project (QA)
+    for cells, said in ((b"pos\nPos\n", "differ only in case"),
+                        ("caf\u00e9\ncafe\u0301\n".encode(), "how a letter is encoded"),
+                        (b'"line1\nline2"\nb\n', "a line break"),
+                        (b"x" * 201 + b"\nb\n", "longer than 200 characters")):
+        refused = client.post("/projects/new/labels-from-file", headers={"X-CSRF-Token": token},
+                              files={"file": ("p.csv", b"label\n" + cells, "text/csv")})
+        assert refused.status_code == 422 and said in refused.text, (cells, refused.text)
     # admins only, with the form's CSRF token
     assert client.post("/projects/new/labels-from-file",
                        files={"file": ("p.csv", b"text,label\na,b\n", "text/csv")}).status_code == 403

@@ -670,11 +670,15 @@ class PoolParser:
         and how many rows carry each, in the order first met; at most `limit` of them (past that the
         column is no label column, and an error says so). Problems go to `errors` as usual."""
         found: dict[str, int] = {}
+        first_keys: list[str] | None = None
+        in_some_row = False
         try:
             for where, _, record in self._records():
-                if column not in record:
-                    self._error(f"column {column!r} not in the file; it has {', '.join(map(repr, record))}")
-                    return found
+                if first_keys is None:
+                    first_keys = list(record)
+                if column not in record:  # (a JSON Lines row may leave out a key it has no value for)
+                    continue
+                in_some_row = True
                 if _not_an_answer(record):
                     continue
                 label, problem = _cell_label(record[column])
@@ -688,6 +692,9 @@ class PoolParser:
                         return found
             if self.rows_read == 0 and not self.errors:
                 self._error("the file has no rows" if self.columns else "the file is empty")
+            elif first_keys is not None and not in_some_row:
+                self._error(f"column {column!r} is in no row of the file; its first row has "
+                            + ", ".join(map(repr, first_keys)))
         except _TooManyErrors:
             self.errors.append(f"stopped after {MAX_ERRORS} problems")
         except _CannotGoOn:

@@ -37,7 +37,7 @@ from app.projects.deletion import mark_deleted
 from app.projects.items import FILTERS, browse, delete_item, history
 from app.projects.labels import change_labels
 from app.projects.membership import members_of
-from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectUpdate
+from app.projects.schemas import LabelsUpdate, ProjectCreate, ProjectUpdate, clean_labels
 from app.projects.service import (
     create_project,
     list_projects,
@@ -171,26 +171,48 @@ class NewProjectFields(SettingsFields):
     members: list[str] = Field(default_factory=list, max_length=1000)
 
 
+def _label_set_problems(labels: list[str]) -> list[str]:
+    """Why labels read from a file cannot be this form's labels: what the field cannot hold (a comma
+    parts labels there, a line break is lost), and what a project refuses (app/projects/schemas.py),
+    said now rather than at Create project (QA)."""
+    problems = []
+    for signs, what in ((",", "a comma, which this field puts between labels"),
+                        ("\n\r", "a line break, which this field cannot hold")):
+        holding = [label for label in labels if any(sign in label for sign in signs)]
+        if holding:
+            shown = ", ".join(repr(label if len(label) <= 40 else label[:37] + "...") for label in holding[:5])
+            problems.append(f"{shown} hold{'s' if len(holding) == 1 else ''} {what}: create the project through the "
+                            "API (labels as a JSON list), or change them in the file")
+    try:
+        clean_labels(labels)
+    except ValueError as exc:
+        problems.append(f"a project cannot take these labels: {exc}")
+    return problems
+
+
 @router.post("/projects/new/labels-from-file")
-def labels_from_file(request: Request, user: AdminPageUser, file: Annotated[UploadFile, File()],
+def labels_from_file(request: Request, user: AdminPageUser, file: Annotated[UploadFile | None, File()] = None,
                      column: Annotated[str, Form(max_length=200)] = "label",
                      kind: Annotated[str, Form(max_length=20)] = "text"):
-    """The new-project form's labels field, filled with the labels a column of a file holds (UX.md:
-    labels typed or taken from a column). Reads the whole file; imports nothing."""
+    """What the new-project form's labels field gets from a column of a file (UX.md: labels typed or
+    taken from a column): the labels, most frequent first, as a new value for the field; or why
+    there are none, leaving what was typed there alone. Reads the whole file; imports nothing."""
     column = column.strip() or "label"
     kind = kind if kind in ("text", "tabular", "image") else "text"  # (a .zip of pictures is read as image)
-    found, errors = labels_in_column(file.file, file.filename, column, kind=kind,
-                                     max_decoded_bytes=get_settings().max_upload_bytes)
-    with_comma = [label for label in found if "," in label]
-    if with_comma and not errors:
-        errors = [f"{', '.join(map(repr, with_comma[:5]))} hold{'s' if len(with_comma) == 1 else ''} a comma, which "
-                  "this field puts between labels: create the project through the API (labels as a JSON list)"]
+    if file is None or not file.filename:
+        found, errors = {}, ["choose the file first (the field beside Column)"]
+    else:
+        found, errors = labels_in_column(file.file, file.filename, column, kind=kind,
+                                         max_decoded_bytes=get_settings().max_upload_bytes)
+    if found and not errors:
+        errors = _label_set_problems(list(found))
     if not found and not errors:
         errors = [f"column {column!r} is empty in every row"]
     ordered = sorted(found.items(), key=lambda pair: -pair[1])  # (stable: ties keep the file's order)
-    source = {"filename": file.filename or "the file", "column": repr(column), "errors": errors, "found": ordered}
-    labels = "" if errors else ", ".join(label for label, _ in ordered)
-    return render(request, "projects/_labels_field.html", {"form": {"labels": labels}, "label_source": source},
+    source = {"filename": file.filename if file is not None and file.filename else "no file",
+              "column": repr(column), "errors": errors, "found": ordered}
+    return render(request, "projects/_labels_read.html",
+                  {"source": source, "form": {"labels": ", ".join(label for label, _ in ordered)}},
                   user=user, status_code=422 if errors else 200)
 
 

@@ -1,5 +1,6 @@
 """Request and response shapes for projects."""
 
+import unicodedata
 from datetime import datetime
 from typing import Literal
 
@@ -22,7 +23,7 @@ def _known_strategy(value: str) -> str:
     return value
 
 
-def _clean_labels(labels: list[str]) -> list[str]:
+def clean_labels(labels: list[str]) -> list[str]:
     cleaned = [label.strip() for label in labels]
     if any(not label for label in cleaned):
         raise ValueError("a label is empty")
@@ -33,12 +34,15 @@ def _clean_labels(labels: list[str]) -> list[str]:
         raise ValueError(f"labels repeat: {', '.join(duplicates)}")
     # Two buttons that differ only in case look alike on the card, and a file's label column,
     # matched exactly, would split its answers between them: almost always one label typed twice.
+    # So do two spellings of one letter ("é" as one character, or as "e" and an accent): NFKC.
     folded: dict[str, list[str]] = {}
     for label in cleaned:
-        folded.setdefault(label.casefold(), []).append(label)
-    twins = [" and ".join(group) for group in folded.values() if len(group) > 1]
-    if twins:
-        raise ValueError(f"labels differ only in case: {'; '.join(twins)}; keep one of each")
+        folded.setdefault(unicodedata.normalize("NFKC", label).casefold(), []).append(label)
+    groups = [group for group in folded.values() if len(group) > 1]
+    if groups:
+        encoded = any(len({label.casefold() for label in group}) > 1 for group in groups)
+        raise ValueError(f"labels differ only in case{' or in how a letter is encoded' if encoded else ''}: "
+                         f"{'; '.join(' and '.join(group) for group in groups)}; keep one of each")
     return cleaned
 
 
@@ -61,7 +65,7 @@ class ProjectCreate(Incoming):
 
     _name = field_validator("name")(classmethod(lambda cls, value: _clean_name(value)))
 
-    _labels = field_validator("labels")(classmethod(lambda cls, value: _clean_labels(value)))
+    _labels = field_validator("labels")(classmethod(lambda cls, value: clean_labels(value)))
     _strategy = field_validator("strategy")(classmethod(lambda cls, value: _known_strategy(value)))
 
 
@@ -75,7 +79,7 @@ class LabelsUpdate(Incoming):
     labels: list[str] = Field(min_length=2, max_length=100)
     renames: dict[str, str] = Field(default_factory=dict, description="old name -> new name")
 
-    _labels = field_validator("labels")(classmethod(lambda cls, value: _clean_labels(value)))
+    _labels = field_validator("labels")(classmethod(lambda cls, value: clean_labels(value)))
     _renames = field_validator("renames")(classmethod(
         lambda cls, value: {old.strip(): new.strip() for old, new in value.items()}))
 
