@@ -423,7 +423,7 @@ def test_a_label_page_that_goes_away_lets_its_card_go_at_once(users, client):
 def test_a_reload_keeps_the_card_whichever_reaches_the_server_first(users, client):
     from tests.test_pages import login
 
-    _, pid = setup_project(users, n_items=3)
+    _, pid = setup_project(users, n_items=3, strategy="random", holdout_fraction=0)  # (no holdout coin)
     users.create("a", "annotator")
     users.join(pid, "a")
     b = annotator(users, "b", pid)

@@ -306,8 +306,8 @@ def test_back_to_the_label_page_asks_for_its_card_again(page, live_server, proje
 
     from sqlalchemy import select
 
-    from app.labeling.service import next_item
-    from app.models import Lease, Project, User, utcnow
+    from app.labeling.service import Why, _hold
+    from app.models import Item, Lease, Project, User, utcnow
 
     base = live_server.url
     log_in(page, base, "ann")
@@ -320,9 +320,11 @@ def test_back_to_the_label_page_asks_for_its_card_again(page, live_server, proje
             if not session.scalars(select(Lease.item_id).where(Lease.expires_at > utcnow())).all():
                 break
         time.sleep(0.1)
-    with session_scope() as session:  # the boss is served the card given back
+    with session_scope() as session:  # the boss takes the card given back (leased to them, as if served)
         boss = session.scalars(select(User).where(User.username == "boss")).one()
-        assert next_item(session, project=session.get(Project, project_for_annotator), user=boss).item.id == card
+        item = session.get(Item, card)
+        _hold(session, project=session.get(Project, project_for_annotator), item=item, user=boss,
+              why=Why("random", "random"), now=utcnow())
     page.go_back()
     page.wait_for_selector("#card")
     assert int(page.locator("#card").get_attribute("data-item")) != card
