@@ -26,8 +26,11 @@ STOPPING_SENTENCE = (
 
 
 def _counts(session: Session, project: Project, summary: "_AnswerSummary") -> dict:
-    by_state = dict(session.execute(select(Item.state, func.count()).where(Item.project_id == project.id)
-                                    .group_by(Item.state)).all())
+    # per state: items, and those without a label (done yet without one: the annotators tie; the
+    # project page counts these done, so the labelled figure says where the difference went)
+    by_state = {state: (n, n_unlabelled) for state, n, n_unlabelled in session.execute(
+        select(Item.state, func.count(), func.count().filter(Item.final_label.is_(None)))
+        .where(Item.project_id == project.id).group_by(Item.state))}
     # a holdout item whose annotators tie has no label, so no accuracy counts it until a lead
     # adjudicates: the hard items drop out and the figure says how many
     holdout_total, holdout_labelled, holdout_ties = session.execute(select(
@@ -36,11 +39,7 @@ def _counts(session: Session, project: Project, summary: "_AnswerSummary") -> di
             Item.project_id == project.id, Item.is_holdout.is_(True))).one()
     training = session.scalar(select(func.count()).select_from(Item).where(
         Item.project_id == project.id, Item.final_label.is_not(None), Item.is_holdout.is_(False))) or 0
-    done, open_ = by_state.get(ItemState.done, 0), by_state.get(ItemState.open, 0)
-    # done (every opinion asked for is in) yet without a label: the annotators tie. The project page
-    # counts these done, so the labelled figure says where the difference went.
-    done_tied = session.scalar(select(func.count()).select_from(Item).where(
-        Item.project_id == project.id, Item.state == ItemState.done, Item.final_label.is_(None))) or 0
+    (done, done_tied), (open_, _) = by_state.get(ItemState.done, (0, 0)), by_state.get(ItemState.open, (0, 0))
     return {"items_total": done + open_, "done": done, "done_tied": done_tied, "open": open_,
             "training_labels": training,
             "holdout_items": holdout_total or 0, "holdout_labels": holdout_labelled or 0,

@@ -31,6 +31,13 @@ def _answering_project(request: Request, project_id: DbId, session: SessionDep, 
 AnsweringProjectDep = Annotated[Project, Depends(_answering_project)]
 
 
+def _as_stored(moment: datetime | None) -> datetime | None:
+    """A time the page sent back, as the database keeps times: naive UTC (app/models/_common.py)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def _work(request: Request, session, project: Project, user: User, *, served=None, notice: str | None = None,
           status_code: int = 200, changing: bool = False):
     """The card, progress line and recent answers: a whole page, or the `work` block for htmx."""
@@ -120,10 +127,9 @@ def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session
          last: Annotated[int | None, Form()] = None, last_at: Annotated[datetime | None, Form()] = None):
     """`last`, `last_at`: the answer the page showed as the latest and when it was first given, so an
     undo sent twice takes back one answer, and one from a page that missed later answers none."""
-    if last_at is not None and last_at.tzinfo is not None:
-        last_at = last_at.astimezone(UTC).replace(tzinfo=None)
     try:
-        undone = service.undo_last(session, project=project, user=user, expected=last, expected_at=last_at)
+        undone = service.undo_last(session, project=project, user=user, expected=last,
+                                   expected_at=_as_stored(last_at))
     except DomainError as exc:
         return _work(request, session, project, user, notice=exc.message)
     if undone is None:
@@ -144,7 +150,5 @@ def release(user: PageUser, project: ProjectDep, session: SessionDep,
     """Sent by the page as it goes away (closed, reloaded, left): the cards it showed are let go at
     once, so others get them now rather than when the lease runs out. `held_until` is the expiry on
     the page's card; a card the user was served again since (the reload itself, another tab) stays."""
-    if held_until is not None and held_until.tzinfo is not None:
-        held_until = held_until.astimezone(UTC).replace(tzinfo=None)  # stored expiries are naive UTC
-    service.release_cards(session, project=project, user=user, held_until=held_until)
+    service.release_cards(session, project=project, user=user, held_until=_as_stored(held_until))
     return Response(status_code=204)

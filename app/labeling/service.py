@@ -153,7 +153,7 @@ def _choose(session: Session, project: Project, user: User, now: datetime) -> tu
         if chosen is None or session.get_bind().dialect.name != "postgresql":
             return chosen
         item = chosen[0]
-        if session.scalar(select(Item.id).where(Item.id == item.id, *_available(project, user.id, now))) is not None:
+        if _is_available(session, project, user, item, now):
             return chosen
         passed_over.append(item.id)
 
@@ -277,12 +277,18 @@ def _still_free(session: Session, project: Project, user: User, item: Item, now:
         locked = session.scalars(_lock(select(Item).where(Item.id == item.id), session)).first()
         if locked is None:  # a claim holds the row this moment: it is taking the item
             return False
+    return _is_available(session, project, user, item, now)
+
+
+def _is_available(session: Session, project: Project, user: User, item: Item, now: datetime) -> bool:
+    """`_available` asked of one item in a fresh statement (on PostgreSQL it sees claims committed
+    since the transaction's snapshot)."""
     return session.scalar(select(Item.id).where(Item.id == item.id, *_available(project, user.id, now))) is not None
 
 
-# How far a page's copy of a card's expiry may be from the stored one and still be the same card
-# (a timestamp's round trip through JSON and the database keeps it to the microsecond).
-_SAME_CARD = timedelta(milliseconds=1)
+# How far a timestamp a page sends back (a card's expiry, an answer's time) may be from the stored
+# one and still name it (its round trip through the page and the database keeps the microsecond).
+_SAME_INSTANT = timedelta(milliseconds=1)
 
 
 def release_cards(session: Session, *, project: Project, user: User, held_until: datetime | None = None,
@@ -298,7 +304,7 @@ def release_cards(session: Session, *, project: Project, user: User, held_until:
     now = now or utcnow()
     conditions = [Lease.user_id == user.id, Lease.project_id == project.id, Lease.expires_at > now]
     if held_until is not None:
-        conditions.append(Lease.expires_at <= held_until + _SAME_CARD)
+        conditions.append(Lease.expires_at <= held_until + _SAME_INSTANT)
     return session.execute(update(Lease).where(*conditions).values(expires_at=now)
                            .execution_options(synchronize_session=False)).rowcount or 0
 
@@ -427,7 +433,7 @@ def _is_answer(answer: Annotation, answer_id: int, created_at: datetime | None) 
     """Whether `answer` is the one a page named by id and (when it says) the time it was first given:
     the time tells a later answer that got a deleted one's id apart from it (a change of the answer
     keeps it: the page's undo still means that answer)."""
-    return answer.id == answer_id and (created_at is None or abs(answer.created_at - created_at) <= _SAME_CARD)
+    return answer.id == answer_id and (created_at is None or abs(answer.created_at - created_at) <= _SAME_INSTANT)
 
 
 @dataclass

@@ -107,14 +107,13 @@ def project_counts(session: Session, *, project_ids: list[int]) -> dict[int, Pro
     result = {pid: ProjectCounts(0, 0, 0) for pid in project_ids}
     if not project_ids:
         return result
-    unlabelled = case((Item.final_label.is_(None), 1), else_=0)
-    for pid, state, without_label, n in session.execute(
-            select(Item.project_id, Item.state, unlabelled, func.count()).where(Item.project_id.in_(project_ids))
-            .group_by(Item.project_id, Item.state, unlabelled)):
+    for pid, state, n, n_unlabelled in session.execute(
+            select(Item.project_id, Item.state, func.count(), func.count().filter(Item.final_label.is_(None)))
+            .where(Item.project_id.in_(project_ids)).group_by(Item.project_id, Item.state)):
         result[pid].n_items += n
         if state == ItemState.done:
             result[pid].n_done += n
-            result[pid].n_done_tied += n if without_label else 0
+            result[pid].n_done_tied += n_unlabelled
     # the counter training keeps (labelled items outside the holdout), as the dashboard shows it
     for pid, n in session.execute(select(Project.id, Project.n_training_labels).where(Project.id.in_(project_ids))):
         result[pid].n_training_labels = n
