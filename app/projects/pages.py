@@ -199,17 +199,18 @@ def labels_from_file(request: Request, user: AdminPageUser, file: Annotated[Uplo
     there are none, leaving what was typed there alone. Reads the whole file; imports nothing."""
     column = column.strip() or "label"
     kind = kind if kind in ("text", "tabular", "image") else "text"  # (a .zip of pictures is read as image)
-    if file is None or not file.filename:
+    filename = file.filename if file is not None else None
+    if not filename:
         found, errors = {}, ["choose the file first (the field beside Column)"]
     else:
-        found, errors = labels_in_column(file.file, file.filename, column, kind=kind,
+        found, errors = labels_in_column(file.file, filename, column, kind=kind,
                                          max_decoded_bytes=get_settings().max_upload_bytes)
     if found and not errors:
         errors = _label_set_problems(list(found))
     if not found and not errors:
         errors = [f"column {column!r} is empty in every row"]
     ordered = sorted(found.items(), key=lambda pair: -pair[1])  # (stable: ties keep the file's order)
-    source = {"filename": file.filename if file is not None and file.filename else "no file",
+    source = {"filename": filename or "no file",
               "column": repr(column), "errors": errors, "found": ordered}
     return render(request, "projects/_labels_read.html",
                   {"source": source, "form": {"labels": ", ".join(label for label, _ in ordered)}},
