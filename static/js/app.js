@@ -192,7 +192,8 @@
   function shownCard() {
     const page = document.querySelector(".label-page");
     const card = document.querySelector("#work #card[data-held-until]");
-    return page && card ? {project: page.dataset.project, item: card.dataset.item} : null;
+    return page && card ? {project: page.dataset.project, item: card.dataset.item, heldUntil: card.dataset.heldUntil}
+      : null;
   }
   function noteCard() {
     const card = shownCard();
@@ -222,13 +223,12 @@
   });
   window.addEventListener("pagehide", function () {
     const card = shownCard();
-    const page = document.querySelector(".label-page");
     try { localStorage.removeItem(TAB_KEY); } catch (e) { /* storage off */ }
     if (!card || pending || !navigator.sendBeacon || shownInAnotherTab(card)) return;
     const form = new FormData();
     form.append("csrf_token", JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "");
-    form.append("held_until", document.querySelector("#work #card").dataset.heldUntil);
-    navigator.sendBeacon("/projects/" + encodeURIComponent(page.dataset.project) + "/release", form);
+    form.append("held_until", card.heldUntil);
+    navigator.sendBeacon("/projects/" + encodeURIComponent(card.project) + "/release", form);
   });
   // Back from the browser's page cache, the card shown was let go as the page left: ask for it again.
   window.addEventListener("pageshow", function (event) {
