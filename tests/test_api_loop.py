@@ -434,3 +434,26 @@ def test_users_through_the_api(users):
     assert admin.patch(f"/api/v1/users/{uid}", json={"active": False}).json()["active"] is False
     own = next(u["id"] for u in admin.get("/api/v1/users").json() if u["username"] == "boss")
     assert admin.patch(f"/api/v1/users/{own}", json={"active": False}).status_code == 409
+
+
+def test_a_deleted_items_or_projects_id_never_names_a_new_one(users):
+    """A card of a deleted item, answered after new rows came in, must not land on one of them: SQLite
+    gave the newest deleted row's id to the next row inserted (items, projects alike)."""
+    _, admin_token = users.create("boss", "admin")
+    admin = users.api(admin_token)
+    project = create_text_project(admin, holdout_fraction=0, batch_size=100)
+    pid = project["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", b"id,text\n1,one\n2,two\n", "text/csv")})
+    with session_scope(write=False) as session:
+        newest = session.scalar(select(func.max(Item.id)))
+    assert admin.delete(f"/api/v1/items/{newest}").status_code == 204
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("q.csv", b"id,text\n3,three\n", "text/csv")})
+    with session_scope(write=False) as session:
+        assert session.scalar(select(Item.id).where(Item.external_id == "3")) > newest
+    late = admin.post(f"/api/v1/items/{newest}/annotations", json={"label": "fresh"})
+    assert late.status_code == 404
+    with session_scope(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 0
+    assert admin.delete(f"/api/v1/projects/{pid}").status_code == 204
+    run_worker_until_idle()
+    assert create_text_project(admin)["id"] > pid

@@ -282,6 +282,20 @@ def test_an_undo_sent_twice_takes_back_one_answer(users):
         assert session.scalars(select(Annotation.id)).all() == [answers[0]["id"]]
 
 
+def test_a_taken_back_answers_id_is_never_given_to_the_next_answer(users):
+    """QA: SQLite gave the id of an answer taken back (the newest row) to the next answer, so an API
+    client's undo naming the first took back the second."""
+    pid, a, answers = _two_answers(users)
+    assert a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]}).status_code == 200
+    item = a.get(f"/api/v1/projects/{pid}/next").json()
+    again = a.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"}).json()
+    assert again["id"] > answers[1]["id"]
+    stale = a.post(f"/api/v1/projects/{pid}/undo", params={"answer_id": answers[1]["id"]})
+    assert stale.status_code == 409 and "already taken back" in stale.json()["detail"]
+    with session_scope(write=False) as session:
+        assert session.scalars(select(Annotation.id).order_by(Annotation.id)).all() == [answers[0]["id"], again["id"]]
+
+
 def test_an_undo_from_a_page_that_missed_a_later_answer_says_so(users):
     """QA: an undo from a second tab, opened before the latest answer was given in the first, said the
     undo had 'reached the server twice', though nothing had been undone at all."""

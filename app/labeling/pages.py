@@ -124,12 +124,11 @@ def change_answer(request: Request, user: PageUser, project: AnsweringProjectDep
 
 @router.post("/projects/{project_id}/undo")
 def undo(request: Request, user: PageUser, project: AnsweringProjectDep, session: SessionDep,
-         last: Annotated[int | None, Form()] = None, last_at: Annotated[datetime | None, Form()] = None):
-    """`last`, `last_at`: the answer the page showed as the latest and when it was first given, so an
-    undo sent twice takes back one answer, and one from a page that missed later answers none."""
+         last: Annotated[int | None, Form()] = None):
+    """`last`: the answer the page showed as the latest, so an undo sent twice takes back one answer,
+    and one from a page that missed later answers none."""
     try:
-        undone = service.undo_last(session, project=project, user=user, expected=last,
-                                   expected_at=_as_stored(last_at))
+        undone = service.undo_last(session, project=project, user=user, expected=last)
     except DomainError as exc:
         return _work(request, session, project, user, notice=exc.message)
     if undone is None:

@@ -286,8 +286,8 @@ def _is_available(session: Session, project: Project, user: User, item: Item, no
     return session.scalar(select(Item.id).where(Item.id == item.id, *_available(project, user.id, now))) is not None
 
 
-# How far a timestamp a page sends back (a card's expiry, an answer's time) may be from the stored
-# one and still name it (its round trip through the page and the database keeps the microsecond).
+# How far a card's expiry that a page sends back may be from the stored one and still name it (its
+# round trip through the page and the database keeps the microsecond).
 _SAME_INSTANT = timedelta(milliseconds=1)
 
 
@@ -429,13 +429,6 @@ def _put_aside_held_cards(session: Session, *, project: Project, user: User, now
                     .values(paused_at=now))
 
 
-def _is_answer(answer: Annotation, answer_id: int, created_at: datetime | None) -> bool:
-    """Whether `answer` is the one a page named by id and (when it says) the time it was first given:
-    the time tells a later answer that got a deleted one's id apart from it (a change of the answer
-    keeps it: the page's undo still means that answer)."""
-    return answer.id == answer_id and (created_at is None or abs(answer.created_at - created_at) <= _SAME_INSTANT)
-
-
 @dataclass
 class Undone:
     """What an undo took back: the answer's item, and the card to answer it again on (None when the
@@ -448,7 +441,7 @@ class Undone:
 
 
 def undo_last(session: Session, *, project: Project, user: User, now: datetime | None = None,
-              expected: int | None = None, expected_at: datetime | None = None) -> Undone | None:
+              expected: int | None = None) -> Undone | None:
     """Take back the user's latest answer in the project; the item comes back to them, leased. None
     when there is nothing to undo. With `expected` (the answer the page showed as the latest), an
     undo sent again (a proxy's 504, a retry) finds another latest answer and refuses (Conflict)
@@ -459,10 +452,10 @@ def undo_last(session: Session, *, project: Project, user: User, now: datetime |
     if not latest:
         return None
     last = latest[0][0]
-    if expected is not None and not _is_answer(last, expected, expected_at):
-        shown = session.get(Annotation, expected)
-        if shown is None or not _is_answer(shown, expected, expected_at):
-            # (its id on another answer: SQLite gives a deleted row's id to the next one)
+    if expected is not None and last.id != expected:
+        # (answer ids are never reused, so a taken-back answer's id names no other; a change of the
+        # answer keeps its id: the page's undo still means it)
+        if session.get(Annotation, expected) is None:
             raise Conflict("That answer was already taken back (in another tab, or this undo reached the server "
                            "twice); nothing more was undone.")
         latest_item = session.get(Item, last.item_id)

@@ -27,6 +27,10 @@ class Annotation(Base):
         # the dashboard's poll: has anything changed (count, latest change), and the last hour's answers
         Index("ix_annotations_project_updated", "project_id", "updated_at"),
         Index("ix_annotations_user_project_created", "user_id", "project_id", "created_at"),
+        # An answer's id names it to an undo sent from a page: SQLite would otherwise give the id of a
+        # taken-back answer (the newest row) to the next answer, and a stale page's undo would take
+        # that one back. (PostgreSQL's sequences never reuse an id.)
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

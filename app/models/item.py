@@ -39,6 +39,9 @@ class Item(Base):
               postgresql_where=text("is_holdout IS true")),
         Index("ix_items_project_adjudicated", "project_id", sqlite_where=text("adjudicated_label IS NOT NULL"),
               postgresql_where=text("adjudicated_label IS NOT NULL")),
+        # A deleted item's id never names another: pages, API clients and exports hold ids, and SQLite
+        # would otherwise give the newest deleted row's id to the next item imported.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

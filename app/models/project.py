@@ -16,6 +16,8 @@ class ProjectKind(StrEnum):
 
 class Project(Base):
     __tablename__ = "projects"
+    # A deleted project's id never names a new one (bookmarks, open pages and API clients hold it).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
