@@ -514,6 +514,12 @@ def test_a_chosen_file_is_previewed_before_anything_is_imported(client, users):
     roles = re.findall(r'<th>(\w+)<br><span class="role role-([\w-]+)">', sent(export, "p.csv", "false"))
     assert roles == [("id", "id"), ("text", "text"), ("label", "metadata"), ("holdout", "left-out"),
                      ("n_annotations", "left-out"), ("adjudicated", "left-out")]
+    # a column of the project's labels, not named as the label column, is offered as one
+    offered = re.findall(r'data-label-column="(\w+)"', sent(body.replace("review", "text"), "pool.csv", "false"))
+    assert offered == ["label"]  # (`source` holds no label)
+    assert 'data-label-column' not in preview.text  # named as the label column already
+    assert 'data-label-column' not in sent("text,tag\none,a\ntwo,c\n", "p.csv", "false")
+    assert 'data-label-column' not in sent("text,tag\none,\ntwo,\n", "p.csv", "false")
     wrong = client.post(f"/projects/{pid}/upload-preview", files={"head": ("head", body, "text/csv")},
                         data={"filename": "pool.csv", "csrf_token": csrf})
     assert "no text column" in wrong.text  # without naming it, 'review' is not taken for the text

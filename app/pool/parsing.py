@@ -655,7 +655,7 @@ class PoolParser:
         if _not_an_answer(record):
             self.not_accepted += 1
             return None
-        label, problem = _cell_label(record.get(column))
+        label, problem = cell_label(record.get(column))
         if problem:
             self._error(f"{where}, column {column!r}: {problem}")
             return None
@@ -681,7 +681,7 @@ class PoolParser:
                 in_some_row = True
                 if _not_an_answer(record):
                     continue
-                label, problem = _cell_label(record[column])
+                label, problem = cell_label(record[column])
                 if problem:
                     self._error(f"{where}, column {column!r}: {problem}")
                 elif label is not None:
@@ -734,7 +734,7 @@ def _not_an_answer(record: dict) -> bool:
     return record.get("answer") in ("reject", "ignore") and bool(PRODIGY_KEYS & record.keys())
 
 
-def _cell_label(value: Any) -> tuple[str | None, str | None]:
+def cell_label(value: Any) -> tuple[str | None, str | None]:
     """(label, problem) of a label column's cell: (None, None) when it is empty."""
     if isinstance(value, list) and len(value) <= 1 and all(isinstance(v, str) for v in value):
         value = value[0] if value else None  # a choice answer's `accept` list (Prodigy), one label chosen

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from app.models import Project
 from app.pool.images import preview_thumbnail
-from app.pool.parsing import PoolParser, UploadError, detect_format
+from app.pool.parsing import PoolParser, UploadError, cell_label, detect_format
 
 PREVIEW_ROWS = 10
 # The browser's slice of a large file (static/js/app.js sends this much)
@@ -30,6 +30,9 @@ class Preview:
     # image projects: each row's picture as a small PNG data URI (the page's policy allows data: images)
     thumbnails: list[str | None] = field(default_factory=list)
     image_column: str | None = None
+    # metadata columns whose every filled cell in these rows is one of the project's labels: the page
+    # offers to import them as labels (an admin who read the labels from a column, and did not name it)
+    label_like: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     partial: bool = False  # only the head of the file was read
 
@@ -69,6 +72,9 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
                                      else "label" if column == plan.label_column
                                      else "feature" if column in plan.feature_columns
                                      else "left out" if column in plan.left_out else "metadata")
+    if plan is not None and plan.label_column is None:
+        preview.label_like = [column for column in preview.columns if preview.roles.get(column) == "metadata"
+                              and _only_labels(project, [item.meta.get(column) for item in records])]
     for item in records:
         row = dict(item.meta)
         if plan is not None and plan.id_column:
@@ -92,3 +98,10 @@ def preview_pool(project: Project, head: bytes, *, filename: str | None, partial
     lost = parser.lost_track_at
     preview.errors = parser.errors[:lost] if partial and lost is not None else list(parser.errors)
     return preview
+
+
+def _only_labels(project: Project, cells: list) -> bool:
+    """Whether the cells are labels of the project, read as the import would, with at least one filled."""
+    labels = [cell_label(cell) for cell in cells]
+    filled = [label for label, problem in labels if label is not None or problem]
+    return bool(filled) and all(label in project.labels for label in filled)

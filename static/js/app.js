@@ -145,6 +145,15 @@
     clearTimeout(previewTimer);
     previewTimer = setTimeout(function () { showPreview(form); }, 400);
   });
+  // The preview's offer to import a column that holds the project's labels: it names that column as
+  // the Label column, and the preview follows.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("button[data-label-column]");
+    const form = document.getElementById("upload-form");
+    if (!button || !form || !form.elements.label_column) return;
+    form.elements.label_column.value = button.dataset.labelColumn;
+    showPreview(form);
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
     if (form && form.id === "upload-form" && event.detail.successful) {

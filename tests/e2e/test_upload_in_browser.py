@@ -86,6 +86,28 @@ def test_choosing_a_file_shows_its_preview_and_naming_a_column_updates_it(page, 
     assert stored == 0
 
 
+def test_the_preview_offers_to_import_a_column_of_the_projects_labels(page, live_server, empty_tabular_project,
+                                                                      tmp_path):
+    """QA: an admin who read the labels from a file's column, then uploaded that file, got them as
+    metadata, and the result page sent them to a new project."""
+    path = tmp_path / "rows.csv"
+    path.write_text("f0,f1,label,note\n" + "".join(f"{i},{i * 2},{'ab'[i % 2] if i % 3 else ''},x\n"
+                                                   for i in range(30)))
+    log_in(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/projects/{empty_tabular_project}")
+    page.set_input_files("#upload-form input[type=file]", str(path))
+    page.wait_for_selector("#upload-preview .preview-table")
+    assert "label\nmetadata" in page.locator("#upload-preview thead").inner_text()
+    assert page.locator("#upload-preview button[data-label-column]").count() == 1  # not `note`
+    page.click("#upload-preview button[data-label-column=label]")
+    page.wait_for_function("document.querySelector('#upload-preview thead').innerText.includes('label\\nlabel')")
+    assert page.input_value("#upload-form input[name=label_column]") == "label"
+    assert page.locator("#upload-preview button[data-label-column]").count() == 0
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#upload-result .success")
+    assert "labels: label (20 items labelled)" in page.locator("#upload-result").inner_text()
+
+
 def test_a_small_parquet_file_is_previewed_whole(page, live_server, empty_tabular_project, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
