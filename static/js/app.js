@@ -3,6 +3,8 @@
   "use strict";
 
   let answering = false;
+  let cardSwappedAt = 0;  // when the latest card came in (htmx:afterSwap on #work, below)
+  const NEW_CARD_KEY_MS = 250;  // no one reads a card and answers it faster
 
   function typingInField(event) {
     const t = event.target;
@@ -27,6 +29,9 @@
     const button = work.querySelector('[data-key="' + CSS.escape(key) + '"]');
     if (!button) return;
     event.preventDefault();
+    // On a fast server the answer is back in 20 ms, and a double tap's second press (80-150 ms
+    // later, QA) would answer a card no one has read. Undo is left out: u u means two undos.
+    if (key !== "u" && Date.now() - cardSwappedAt < NEW_CARD_KEY_MS) return;
     button.classList.add("pressed");
     answering = true;
     // htmx.ajax rather than button.click(): htmx wires up swapped-in buttons only after its settle
@@ -163,10 +168,9 @@
   });
 
   // A double click answers once: the second click of a pair lands on the next card's button, just
-  // swapped in under the pointer (keys are guarded by `answering`). Clicks in the first moment of a
+  // swapped in under the pointer (keys are guarded by `answering` and NEW_CARD_KEY_MS). Clicks in the first moment of a
   // new card are ignored; capture phase, before htmx's listener on the button sees them.
   const NEW_CARD_MS = 400;
-  let cardSwappedAt = 0;
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "work") {
       cardSwappedAt = Date.now();

@@ -39,6 +39,13 @@ def log_in(page, base_url, username):
     page.wait_for_url(f"{base_url}/projects")
 
 
+def press_on_card(page, key: str) -> None:
+    """An annotator's key on the card on screen: after the moment a card is too new to have been
+    read (static/js/app.js NEW_CARD_KEY_MS ignores keys then, as a double tap's second press)."""
+    page.wait_for_timeout(300)
+    page.keyboard.press(key)
+
+
 def test_keyboard_labelling_moves_the_progress_count(page, live_server, project_for_annotator, artifacts):
     base = live_server.url
     dialogs = []
@@ -50,7 +57,7 @@ def test_keyboard_labelling_moves_the_progress_count(page, live_server, project_
     seen = []
     for n, key in enumerate(["1", "2", "3"], start=1):
         seen.append(page.locator("#card").get_attribute("data-item"))
-        page.keyboard.press(key)
+        press_on_card(page, key)
         try:
             page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'", timeout=10_000)
         except Exception:
@@ -136,7 +143,7 @@ def test_an_undo_a_proxy_answers_504_to_takes_back_one_answer(page, live_server,
     log_in(page, base, "ann")
     page.goto(f"{base}/projects/{project_for_annotator}/label")
     for n in (1, 2, 3):
-        page.keyboard.press("1")
+        press_on_card(page, "1")
         page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'")
     with session_scope() as session:
         first_two = session.scalars(select(Annotation.item_id).order_by(Annotation.id).limit(2)).all()
@@ -180,6 +187,27 @@ def test_a_double_click_on_a_label_answers_one_card(page, live_server, project_f
     page.wait_for_function("document.querySelector('#mine-total').textContent === '2'")
 
 
+def test_a_double_tapped_key_answers_one_card(page, live_server, project_for_annotator):
+    """QA: on a fast server the first press's answer was back before a double tap's second press,
+    which then answered a card that had been on screen for well under 100 ms."""
+    from sqlalchemy import func, select
+
+    from app.models import Annotation
+
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project_for_annotator}/label")
+    page.wait_for_timeout(300)  # (the first card's own moment)
+    page.keyboard.press("1")
+    page.wait_for_timeout(100)  # a double tap: the answer is back (or still on its way, which guards too)
+    page.keyboard.press("1")
+    page.wait_for_timeout(800)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 1
+    press_on_card(page, "1")  # a press after the moment counts
+    page.wait_for_function("document.querySelector('#mine-total').textContent === '2'")
+
+
 def test_a_long_item_scrolls_from_the_keyboard_on_every_card(page, live_server):
     """QA: a long item scrolled only after six Tabs (past Log out), and every new card lost that focus."""
     import io
@@ -200,7 +228,7 @@ def test_a_long_item_scrolls_from_the_keyboard_on_every_card(page, live_server):
         page.wait_for_function("document.activeElement && document.activeElement.id === 'item-body'")
         page.keyboard.press("PageDown")
         page.wait_for_function("document.getElementById('item-body').scrollTop > 0")
-        page.keyboard.press("1")  # the label keys still answer with the focus on the item
+        press_on_card(page, "1")  # the label keys still answer with the focus on the item
         page.wait_for_function(f"document.querySelector('#mine-total').textContent === '{n}'")
 
 
