@@ -36,6 +36,7 @@ def cmd_serve(args) -> int:
     """The whole product on one machine: migrations, one worker process, and the web server."""
     import uvicorn
 
+    from app.config import get_settings
     from app.migrate import upgrade_to_head
 
     upgrade_to_head()
@@ -50,7 +51,7 @@ def cmd_serve(args) -> int:
           flush=True)
     try:
         uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info", proxy_headers=True)
+                    log_level="info", proxy_headers=True, forwarded_allow_ips=get_settings().trusted_proxies)
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # Set when served behind HTTPS so the session cookie gets the Secure flag.
     https_only: bool = False
+    # Addresses of the proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips:
+    # comma-separated addresses or networks, or "*"). Failed logins are counted by the client's
+    # address: a proxy not listed here makes every user look like the proxy.
+    trusted_proxies: str = "127.0.0.1"
     session_max_age_seconds: int = 14 * 24 * 3600
     lease_seconds: int = 600
     max_upload_bytes: int = 512 * 1024 * 1024

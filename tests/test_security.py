@@ -51,6 +51,46 @@ def test_login_is_throttled_after_repeated_failures(client, users):
     assert int(blocked.headers["retry-after"]) > 0
 
 
+def test_guesses_from_the_same_address_do_not_lock_out_a_browser_that_signed_in_before(app, users):
+    """QA: behind a proxy every client has its address, so 5 guesses at a name locked its user out
+    and 30 locked out everyone."""
+    from fastapi.testclient import TestClient
+
+    users.create("victim", "annotator")
+    users.create("other", "annotator")
+    with TestClient(app) as own, TestClient(app) as guesser, TestClient(app) as fresh:
+        login(own, "victim")
+        assert own.cookies.get("labelloop_device")
+        own.post("/logout", data={"csrf_token": csrf_of(own.get("/projects").text)})
+        token = csrf_of(guesser.get("/login").text)
+        for name in ["victim"] * 5 + [f"nobody{n}" for n in range(30)]:
+            guesser.post("/login", data={"username": name, "password": "nope-nope", "csrf_token": token})
+        assert guesser.post("/login", data={"username": "victim", "password": "password-123",
+                                            "csrf_token": token}).status_code == 429
+        # the victim's own browser still signs in; another name from it, or a browser new to it, waits
+        login(own, "VICTIM")
+        token = csrf_of(own.get("/login").text)
+        assert own.post("/login", data={"username": "other", "password": "password-123",
+                                        "csrf_token": token}).status_code == 429
+        token = csrf_of(fresh.get("/login").text)
+        assert fresh.post("/login", data={"username": "victim", "password": "password-123",
+                                          "csrf_token": token}).status_code == 429
+        # its own failures still count: 5 wrong passwords from it, and it waits too
+        own.post("/logout", data={"csrf_token": csrf_of(own.get("/projects").text)})
+        token = csrf_of(own.get("/login").text)
+        for _ in range(5):
+            assert own.post("/login", data={"username": "victim", "password": "nope-nope",
+                                            "csrf_token": token}).status_code == 401
+        assert own.post("/login", data={"username": "victim", "password": "password-123",
+                                        "csrf_token": token}).status_code == 429
+        # a forged or another user's cookie is no known browser
+        forged = TestClient(app, cookies={"labelloop_device": own.cookies.get("labelloop_device")[:-3] + "xyz"})
+        with forged:
+            token = csrf_of(forged.get("/login").text)
+            assert forged.post("/login", data={"username": "victim", "password": "password-123",
+                                               "csrf_token": token}).status_code == 429
+
+
 def test_a_deactivated_user_is_signed_out_and_their_token_stops(client, users):
     users.create("boss", "admin")
     ann_id, ann_token = users.create("ann", "annotator")

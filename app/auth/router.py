@@ -6,7 +6,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from app.auth import throttle
+from app.auth import devices, throttle
+from app.config import get_settings
 from app.deps import PageUser, SessionDep, UnitOfWorkRoute, csrf_protect, page_user
 from app.security import new_csrf_token
 from app.templating import render
@@ -36,8 +37,11 @@ def login_page(request: Request, next: str | None = None, ended: bool = False):
 @router.post("/login", dependencies=[Depends(csrf_protect)])
 def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=200)],
           password: Annotated[str, Form(max_length=1000)], next: Annotated[str | None, Form()] = None):
-    address = request.client.host if request.client else "unknown"
     name = username.strip()
+    # A browser that signed in as this user before is counted by its own failures, not its address
+    # (app/auth/devices.py): guesses from behind the same proxy or NAT cannot lock its user out.
+    device = devices.known_device(request.cookies.get(devices.COOKIE), name)
+    address = f"device {device}" if device else request.client.host if request.client else "unknown"
     wait = throttle.seconds_until_allowed(session, username=name, address=address)
     if wait:
         minutes = max(1, round(wait / 60))
@@ -54,7 +58,11 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
     request.session["sid"] = start_browser_session(session, user=user)
     request.session["csrf"] = new_csrf_token()
-    return RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(devices.COOKIE, devices.device_cookie(user.username, device),
+                        max_age=devices.MAX_AGE_SECONDS, path=devices.COOKIE_PATH, httponly=True, samesite="lax",
+                        secure=get_settings().https_only)
+    return response
 
 
 @router.get("/logout")
