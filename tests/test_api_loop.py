@@ -457,3 +457,23 @@ def test_a_deleted_items_or_projects_id_never_names_a_new_one(users):
     assert admin.delete(f"/api/v1/projects/{pid}").status_code == 204
     run_worker_until_idle()
     assert create_text_project(admin)["id"] > pid
+
+
+def test_labels_a_file_brings_for_items_already_imported_queue_a_retrain(users):
+    """QA: a pool uploaded bare, then again with its label column, got its 80 labels onto the items
+    and never a model: nothing queued a retrain, and with every item done no answer ever would."""
+    from app.models import Job
+
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    pid = create_text_project(admin, holdout_fraction=0, batch_size=10)["id"]
+    rows = "".join(f"r{n},text number {n},{'fresh' if n % 2 else 'rotten'}\n" for n in range(12))
+    upload = lambda **form: admin.post(f"/api/v1/projects/{pid}/items", data=form,  # noqa: E731
+                                       files={"file": ("p.csv", f"id,text,label\n{rows}".encode(), "text/csv")})
+    assert upload().json()["imported"] == 12
+    assert upload(label_column="label").json()["labels_for_existing"] == 12
+    with session_scope(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(
+            Job.project_id == pid, Job.kind == "train")) == 1
+    run_worker_until_idle()
+    assert admin.get(f"/api/v1/projects/{pid}/models").json()

@@ -267,11 +267,14 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     forget(project.id)
     queue_cold_start(session, project=project)
     if training_labels:
-        # The counter refresh_item keeps, moved by the whole file at once; then the same rule as
-        # after a submit: a retrain once batch_size new training labels are in (and two classes).
+        # The counter refresh_item keeps, moved by the whole file at once (the labels for items
+        # already there moved it in _add_labels, one item at a time)
         session.execute(update(Project).where(Project.id == project.id)
                         .values(n_training_labels=Project.n_training_labels + training_labels)
                         .execution_options(synchronize_session=False))
+    if training_labels or labels_added:
+        # then the same rule as after a submit: a retrain once batch_size new training labels are in
+        # (and two classes). QA: labels a file brought for items already imported never queued one.
         maybe_queue_training(session, project=project)
     return ImportResult(imported=rows_read - skipped, format=fmt, id_column=plan.id_column,
                         text_column=plan.text_column, feature_columns=plan.feature_columns,
