@@ -150,3 +150,26 @@ def test_the_settings_page_renames_adds_and_says_why_it_refuses(client, users):
     assert used.status_code == 409 and "“fresh” is in 1 answer" in used.text
     with session_scope(write=False) as session:
         assert session.get(Project, pid).labels == ["fresh", "story", "mixed", "unclear"]
+
+
+def test_predictions_of_a_model_from_before_a_merge_add_up_the_merged_labels(users):
+    """QA: after a merge, and before a model knew of it, predictions.csv had the merged label's
+    column twice, each with one old class's probability, contradicting `confidence`."""
+    import csv
+    import io
+
+    admin, pid = _setup(users)
+    _answer(admin, pid, ["fresh", "rotten", "plot"] * 4)
+    assert run_worker_until_idle() >= 1
+    before = list(csv.DictReader(io.StringIO(admin.get(f"/api/v1/projects/{pid}/export/predictions.csv").text)))
+    assert admin.put(f"/api/v1/projects/{pid}/labels", json={
+        "labels": ["fresh", "other"], "renames": {"rotten": "other", "plot": "other"}}).status_code == 200
+    text = admin.get(f"/api/v1/projects/{pid}/export/predictions.csv").text  # the old model's, renamed
+    assert text.splitlines()[0] == "id,predicted,confidence,p_fresh,p_other,label,holdout,model_version"
+    after = list(csv.DictReader(io.StringIO(text)))
+    assert len(after) == len(before) == 60
+    for old, new in zip(before, after, strict=True):
+        assert abs(float(new["p_other"]) - float(old["p_rotten"]) - float(old["p_plot"])) < 2e-6
+        assert float(new["p_fresh"]) == float(old["p_fresh"])
+        assert new["predicted"] == max(("fresh", "other"), key=lambda c: float(new[f"p_{c}"]))
+        assert float(new["confidence"]) == float(new[f"p_{new['predicted']}"])

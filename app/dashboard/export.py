@@ -215,28 +215,33 @@ PREDICTION_CHUNK = 5_000
 
 def prediction_columns(session: Session, project: Project) -> list[str]:
     model = _current_model(session, project)
-    return ["id", "predicted", "confidence", *(f"p_{c}" for c in model.classes), "label", "holdout",
+    # once each: two labels merged since the fit (renamed onto one) are one column
+    return ["id", "predicted", "confidence", *(f"p_{c}" for c in dict.fromkeys(model.classes)), "label", "holdout",
             "model_version"]
 
 
 def prediction_rows(session: Session, project: Project) -> Iterator[dict]:
     """The current model's prediction for every item of the pool, labelled or not, with its
     probability of each label: read in chunks and predicted through the model's own pipeline (its
-    featurizer included), so the figures are the model's whatever the pool's cache holds."""
+    featurizer included), so the figures are the model's whatever the pool's cache holds. Labels
+    merged since the fit get the sum of their classes' probabilities (QA: two identical columns)."""
     model = _current_model(session, project)
     pipeline = load_pipeline(model.artifact)
-    classes = [str(c) for c in pipeline.classes_]
-    shown = model.classes  # the names of now: a label renamed since the fit is shown renamed
+    # the fitted classes' names of now (model.classes follows renames), each label once
+    names = list(dict.fromkeys(model.classes))
+    column_of = [names.index(name) for name in model.classes]
     rows = session.execute(select(Item.external_id, Item.payload, Item.final_label, Item.is_holdout)
                            .where(Item.project_id == project.id).order_by(Item.id)
                            .execution_options(yield_per=PREDICTION_CHUNK))
     for chunk in rows.partitions(PREDICTION_CHUNK):
-        proba = pipeline.predict_proba(raw_inputs(feature_kind(project), [payload for _, payload, _, _ in chunk]))
-        best = proba.argmax(axis=1)
-        for (external_id, _, label, holdout), p, b in zip(chunk, proba, best, strict=True):
-            yield {"id": external_id, "predicted": shown[b] if b < len(shown) else classes[b],
-                   "confidence": round(float(p[b]), 6),
-                   **{f"p_{name}": round(float(v), 6) for name, v in zip(shown, p, strict=False)},
+        fitted = pipeline.predict_proba(raw_inputs(feature_kind(project), [payload for _, payload, _, _ in chunk]))
+        proba = np.zeros((len(fitted), len(names)))
+        for j, k in enumerate(column_of):
+            proba[:, k] += fitted[:, j]
+        for (external_id, _, label, holdout), p in zip(chunk, proba, strict=True):
+            b = int(p.argmax())
+            yield {"id": external_id, "predicted": names[b], "confidence": round(float(p[b]), 6),
+                   **{f"p_{name}": round(float(v), 6) for name, v in zip(names, p, strict=True)},
                    "label": label, "holdout": holdout, "model_version": model.version}
 
 
