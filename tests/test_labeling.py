@@ -62,6 +62,7 @@ def test_an_expired_lease_returns_the_item_to_the_queue(users):
     c = annotator(users, "c", pid)
     refused = c.post(f"/api/v1/items/{item['id']}/annotations", json={"label": "yes"})
     assert refused.status_code == 409 and "already has every answer it needs" in refused.json()["detail"]
+    assert "next one" not in refused.json()["detail"]  # (QA: an API answer carries no next item)
 
 
 def test_a_late_answer_on_an_expired_lease_nobody_took_is_kept(users):

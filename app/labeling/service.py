@@ -371,10 +371,10 @@ def _record(session: Session, *, project: Project, item: Item, user: User, label
     if lease is None:
         if item.state == ItemState.done:
             raise Conflict("Not saved: this item already has every answer it needs, and it was not served to you "
-                           "(or your card for it was open for over a week). Here is the next one.")
+                           "(or your card for it was open for over a week).")
         if _taken_by_others(session, project=project, item=item, user=user, now=now):
             raise Conflict("Not saved: this item is being labelled by another annotator right now, and it was not "
-                           "served to you. Here is the next one.")
+                           "served to you.")
     if seconds_spent is None and lease is not None:
         seconds_spent = (now - lease.served_at).total_seconds()
     if seconds_spent is not None:
