@@ -488,3 +488,8 @@ def test_json_syntax_errors_name_their_place_in_a_sentence():
     assert refused.value.errors[0] == ("the file ends inside item 3 of the array, before the array is closed (a file "
                                        "cut short?)")
     assert all("\n" not in e for e in refused.value.errors)
+
+
+def test_a_file_with_no_feature_column_gets_one_sentence_not_a_count_of_problems():
+    """QA: "stopped after 20 problems" followed the one problem found."""
+    assert errors_of(b"x1,x2\na,b\nc,d\n", kind="tabular") == ["no numeric feature columns found in the first row; name the feature columns"]

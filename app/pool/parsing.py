@@ -48,7 +48,7 @@ class UploadError(ValueError):
 
 
 class _TooManyErrors(Exception):
-    pass
+    """Reading stops: MAX_ERRORS problems found, or one that nothing more can be read past."""
 
 
 class _CannotGoOn(Exception):
@@ -222,7 +222,8 @@ class PoolParser:
                 self._error("the file has no rows to import" if self.columns
                             else "the file is empty")
         except _TooManyErrors:
-            self.errors.append(f"stopped after {MAX_ERRORS} problems; fix these and upload again")
+            if len(self.errors) >= MAX_ERRORS:  # (else a problem nothing more can be read past)
+                self.errors.append(f"stopped after {MAX_ERRORS} problems; fix these and upload again")
         except _CannotGoOn:
             self.errors.append("the rest of the file could not be read past this; fix it and upload again")
 
@@ -696,7 +697,8 @@ class PoolParser:
                 self._error(f"column {column!r} is in no row of the file; its first row has "
                             + ", ".join(map(repr, first_keys)))
         except _TooManyErrors:
-            self.errors.append(f"stopped after {MAX_ERRORS} problems")
+            if len(self.errors) >= MAX_ERRORS:
+                self.errors.append(f"stopped after {MAX_ERRORS} problems")
         except _CannotGoOn:
             self.errors.append("the rest of the file could not be read past this")
         return found
@@ -717,7 +719,7 @@ class PoolParser:
         plan.meta_columns = [c for c in candidates if c not in plan.feature_columns]
         if not plan.feature_columns:
             self._error("no numeric feature columns found in the first row; name the feature columns")
-            raise _TooManyErrors
+            raise _TooManyErrors  # nothing more can be read: stop here
 
     def _error(self, message: str) -> None:
         self.errors.append(message)
