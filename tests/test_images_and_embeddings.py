@@ -137,7 +137,7 @@ def test_a_bad_zip_names_every_problem_and_imports_nothing(users):
     text_project = admin.post("/api/v1/projects", json={"name": "T", "kind": "text", "labels": ["a", "b"]}).json()
     refused = admin.post(f"/api/v1/projects/{text_project['id']}/items",
                          files={"file": ("pool.zip", zip_of({"a.png": digit_png(0)}), "application/zip")})
-    assert refused.status_code == 422 and "suits image projects" in refused.text
+    assert refused.status_code == 422 and "a .zip is read only in image projects" in refused.text
 
 
 def test_a_table_in_the_zip_names_the_images_and_brings_embeddings_the_model_learns_from(users):

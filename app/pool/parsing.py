@@ -404,8 +404,8 @@ class PoolParser:
         import zipfile
 
         if self.kind != "image":
-            self._error("a .zip holds images: it suits image projects; upload this project's rows as CSV, "
-                        "JSON Lines, JSON or Parquet")
+            self._error("a .zip is read only in image projects (pictures, with or without a table of them); "
+                        f"upload this {self.kind} project's rows as CSV, JSON Lines, JSON or Parquet, unzipped")
             return
         try:
             archive = zipfile.ZipFile(self.fileobj)
