@@ -19,7 +19,7 @@ from app.users.service import create_user
 DEMO_PROJECT = "Rotten Tomatoes snippets"
 # An image project too: scikit-learn's bundled handwritten digits (offline), drawn 8 times larger.
 DEMO_IMAGE_PROJECT = "Handwritten digits"
-# keys 1-9 give the digits 1-9; 0 comes last, on key a
+# in keyboard order, so each digit is its own key (app/templating.py LABEL_KEYS)
 DIGIT_LABELS = [*"123456789", "0"]
 # Demo logins, printed by `make run`. They are for a local trial only: change them on a shared server.
 DEMO_USERS = (("admin", "admin-demo-pass", "admin"), ("lead", "lead-demo-pass", "lead"),

@@ -54,8 +54,9 @@ templates.env.globals["picture"] = picture
 # the upload form refuses a file over the limit before sending it (the server refuses it too)
 templates.env.globals["max_upload_bytes"] = lambda: get_settings().max_upload_bytes
 
-# Keys for the label buttons: digits first, then letters that no other shortcut uses.
-LABEL_KEYS = [*"123456789", *"abcdefghijklmnopqrtvwxyz"]
+# Keys for the label buttons: digits in keyboard order (0 after 9, so the digits 1-9, 0 of the demo
+# are their own keys), then letters that no other shortcut uses.
+LABEL_KEYS = [*"1234567890", *"abcdefghijklmnopqrtvwxyz"]
 
 
 def is_htmx(request: Request) -> bool:

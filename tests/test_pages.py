@@ -164,6 +164,21 @@ def test_label_page_shows_a_card_with_keys_and_escapes_item_text(labelling_sessi
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
+def test_the_tenth_label_is_on_key_0_and_the_help_names_labels_without_a_key(client, users):
+    """QA: the digits demo's 0 was on key a, and labels past the keys had none, with no word of it."""
+    _, token = users.create("boss", "admin")
+    admin = users.api(token)
+    labels = [f"L{n:02}" for n in range(40)]
+    pid = admin.post("/api/v1/projects", json={"name": "Many", "kind": "text", "labels": labels}).json()["id"]
+    admin.post(f"/api/v1/projects/{pid}/items", files={"file": ("p.csv", b"text\none\n", "text/csv")})
+    login(client, "boss")
+    page = client.get(f"/projects/{pid}/label").text
+    keys = dict(re.findall(r'data-key="(\w*)"[^>]*>\s*(?:<kbd>\w</kbd>)?\s*(L\d\d)', page))
+    keyed = {label: key for key, label in keys.items() if key}
+    assert keyed["L08"] == "9" and keyed["L09"] == "0" and keyed["L10"] == "a" and len(keyed) == 34
+    assert "The 6 labels after the 34th have no key: click them." in page
+
+
 def test_the_card_hides_metadata_that_gives_the_answer_and_shows_the_guidelines(client, users):
     """QA: a file's gold column (kept as metadata) was under every card, and the API's /next sent it
     too; the project's description, where guidelines go, was nowhere on the label page."""

@@ -492,4 +492,5 @@ def test_json_syntax_errors_name_their_place_in_a_sentence():
 
 def test_a_file_with_no_feature_column_gets_one_sentence_not_a_count_of_problems():
     """QA: "stopped after 20 problems" followed the one problem found."""
-    assert errors_of(b"x1,x2\na,b\nc,d\n", kind="tabular") == ["no numeric feature columns found in the first row; name the feature columns"]
+    assert errors_of(b"x1,x2\na,b\nc,d\n", kind="tabular") == [
+        "no numeric feature columns found in the first row; name the feature columns"]
