@@ -541,3 +541,29 @@ def test_an_undo_from_a_stale_tab_takes_back_nothing_even_when_the_answer_id_was
     client.post(f"/projects/{pid}/items/{item}/label", data={"label": "no", "change": "true"}, headers=htmx)
     changed = client.post(f"/projects/{pid}/undo", data=latest, headers=htmx)
     assert "Your answer “no” on" in changed.text and "was taken back" in changed.text
+
+
+def test_a_leads_decision_settles_an_item_nobody_answered_and_clearing_it_reopens_it(users):
+    """QA: a decision on an unanswered item left it open, so annotators were served it for an
+    answer the decision then silently overrode."""
+    from app.models import Item
+
+    admin, pid = setup_project(users, n_items=2, holdout_fraction=0)
+    lead = users.api(users.create("lead", "lead")[1])
+    users.join(pid, "lead")
+    with session_scope(write=False) as session:
+        first, second = session.scalars(select(Item.id).where(Item.project_id == pid).order_by(Item.id)).all()
+    assert lead.post(f"/api/v1/items/{first}/adjudication", json={"label": "yes"}).status_code == 204
+    a = annotator(users, "a", pid)
+    assert a.get(f"/api/v1/projects/{pid}/next").json()["id"] == second
+    assert a.post(f"/api/v1/items/{second}/skip").status_code in (200, 201)
+    assert a.get(f"/api/v1/projects/{pid}/next").status_code == 204
+    with session_scope(write=False) as session:
+        assert (session.get(Item, first).state, session.get(Item, first).final_label) == ("done", "yes")
+    from app.dashboard.service import adjudicate
+    from app.models import Project, User
+
+    with session_scope() as session:  # (the service can clear a decision; no page does yet)
+        adjudicate(session, project=session.get(Project, pid), item=session.get(Item, first),
+                   user=session.scalar(select(User).where(User.username == "lead")), label=None)
+    assert a.get(f"/api/v1/projects/{pid}/next").json()["id"] == first

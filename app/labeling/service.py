@@ -333,7 +333,9 @@ def refresh_item(session: Session, *, project: Project, item: Item) -> None:
                         .values(n_training_labels=Project.n_training_labels + change)
                         .execution_options(synchronize_session=False))
     wanted = project.annotations_per_item + (item.extra_annotations or 0)  # a lead may ask for one more
-    item.state = ItemState.done if item.n_annotations >= wanted else ItemState.open
+    # a lead's decision settles the item: it is not served for opinions it would override (QA)
+    settled = item.adjudicated_label is not None or item.n_annotations >= wanted
+    item.state = ItemState.done if settled else ItemState.open
 
 
 def _record(session: Session, *, project: Project, item: Item, user: User, label: str | None,
