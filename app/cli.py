@@ -171,6 +171,10 @@ def cmd_import(args) -> int:
           + (f", {result.labelled} with a label from column {result.label_column!r}" if result.label_column else "")
           + (f" ({result.not_accepted} Prodigy answers reject or ignore, without one)" if result.not_accepted else "")
           + skipped)
+    if result.conflicting_labels:
+        more = ", ..." if result.conflicting_labels > len(result.conflicting_places) else ""
+        print(f"{_count(result.conflicting_labels, 'label')} left out: another row of the file gave the same item "
+              f"another label first, and the first stands: {'; '.join(result.conflicting_places)}{more}")
     if result.unnamed_images:
         more = ", ..." if result.unnamed_images > len(result.unnamed_image_names) else ""
         print(f"left out {_count(result.unnamed_images, 'picture')} in the .zip that its table does not name "

@@ -477,3 +477,39 @@ def test_labels_a_file_brings_for_items_already_imported_queue_a_retrain(users):
             Job.project_id == pid, Job.kind == "train")) == 1
     run_worker_until_idle()
     assert admin.get(f"/api/v1/projects/{pid}/models").json()
+
+
+def test_a_tables_rows_are_one_item_only_when_the_whole_row_repeats(users):
+    """QA: 200 customers whose few categorical features repeat imported as 40 items, their labels
+    merged into one per feature combination (the churn labels of some gone)."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    project = admin.post("/api/v1/projects", json={"name": "Survey", "kind": "tabular", "labels": ["churn", "stay"],
+                                                   "holdout_fraction": 0}).json()
+    rows = "".join(f"C{n:03},{n % 2},1,{'churn' if n % 3 else 'stay'}\n" for n in range(30))
+    body = admin.post(f"/api/v1/projects/{project['id']}/items", data={"label_column": "label"}, files={
+        "file": ("s.csv", f"customer_id,age_band,has_card,label\n{rows}".encode(), "text/csv")}).json()
+    assert (body["imported"], body["labelled"], body["skipped_duplicates"]) == (30, 30, 0)
+    # the same file again, and a row repeated whole, are still left out
+    again = admin.post(f"/api/v1/projects/{project['id']}/items", files={
+        "file": ("s.csv", f"customer_id,age_band,has_card\n{rows.replace(',churn', '').replace(',stay', '')}"
+                          "C000,0,1\n".encode(), "text/csv")}).json()
+    assert (again["imported"], again["skipped_duplicates"]) == (0, 31)
+    assert item_count(project["id"]) == 30
+
+
+def test_a_row_repeating_an_earlier_one_with_another_label_is_reported_and_the_first_stands(users):
+    """QA: the later label replaced the earlier one, reported as a label added."""
+    _, admin_token = users.create("admin", "admin")
+    admin = users.api(admin_token)
+    pid = create_text_project(admin, holdout_fraction=0)["id"]
+    body = admin.post(f"/api/v1/projects/{pid}/items", data={"label_column": "label"}, files={"file": (
+        "c.csv", b"text,label\ngood movie,fresh\ngood movie,rotten\nbad movie,rotten\ngood movie,fresh\n",
+        "text/csv")}).json()
+    assert (body["imported"], body["labelled"], body["skipped_duplicates"]) == (2, 2, 2)
+    assert (body["conflicting_labels"], body["labels_for_existing"]) == (1, 0)
+    assert body["conflicting_places"] == ["line 3 (“rotten”, where line 2 has “fresh”)"]
+    with session_scope(write=False) as session:
+        assert sorted(session.scalars(select(Annotation.label)).all()) == ["fresh", "rotten"]
+        assert session.scalar(select(Item.final_label).where(Item.payload["text"].as_string() == "good movie")) \
+            == "fresh"

@@ -72,6 +72,10 @@ class ImportRead(BaseModel):
                                                      "again")
     answers_standing: int = Field(0, description="labels those rows brought where the importer had answered "
                                                  "otherwise on a card: the card answer stands")
+    conflicting_labels: int = Field(0, description="rows that gave an item another label than an earlier row "
+                                                   "of the file did: the first label stands, these are left out")
+    conflicting_places: list[str] = Field(default_factory=list, description="the first 20 of them, with both "
+                                                                            "labels")
     not_accepted: int = Field(0, description="rows of a Prodigy file answered reject or ignore: imported "
                                              "unlabelled, since neither answer is a label")
     unnamed_images: int = Field(0, description="pictures in a .zip that its table names in no row: left out, "

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import bulk_insert, dump_json, refresh_planner_statistics
-from app.errors import DomainError
+from app.errors import DomainError, quoted
 from app.labeling.service import refresh_item
 from app.models import Annotation, Item, ItemState, PoolImageRow, Project, ServeSource, User, utcnow
 from app.pool.content import content_hash
@@ -48,6 +48,10 @@ class ImportResult:
     labels_for_existing: int = 0  # labels such rows brought that were added to (or changed on) their items
     labels_already_there: int = 0  # labels such rows brought that their items had already (not added again)
     answers_standing: int = 0  # labels such rows brought against the importer's own card answer, which stands
+    # rows repeating an earlier row of the file (or naming the same item) with another label: the
+    # first label stands, and these are left out
+    conflicting_labels: int = 0
+    conflicting_places: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES, with both labels
     not_accepted: int = 0  # Prodigy answers "reject" or "ignore": imported unlabelled
     unnamed_images: int = 0  # pictures in a .zip its table does not name: no items
     unnamed_image_names: list[str] = field(default_factory=list)  # the first SKIPPED_PLACES of them
@@ -134,6 +138,11 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
     labels_for_existing: list[tuple[int, str]] = []  # (item id, label) brought by rows left out
     labels_for_repeats: list[tuple[int, str]] = []  # (content hash, label) of rows repeating this file's
     file_contents: set[int] = set()  # content hashes of this file's rows without an id, kept
+    # item (its id when the row gives one, else its content hash) -> (label, place) of the first row
+    # of this file to bring one for it: a later row saying otherwise is a conflict, not a correction
+    file_labels: dict[tuple, tuple[str, str]] = {}
+    conflicting = 0
+    conflicting_places: list[str] = []
     next_number = existing_count + 1  # the name of the next row without an id
     batch_image_bytes = 0
 
@@ -150,6 +159,20 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                 return
             taken = set(_known_ids(session, project, [row["external_id"] for row in unnamed]))
             unnamed = [row for row in unnamed if row["external_id"] in taken]
+
+    def label_conflicts(row: dict, label: str | None) -> bool:
+        """Whether the row's label contradicts one an earlier row of the file gave the same item."""
+        nonlocal conflicting
+        if label is None:
+            return False
+        item = ("id", row["external_id"]) if row["_explicit_id"] else ("content", row["content_hash"])
+        first = file_labels.setdefault(item, (label, row["_line"][1]))
+        if first[0] == label:
+            return False
+        conflicting += 1
+        if len(conflicting_places) < SKIPPED_PLACES:
+            conflicting_places.append(f"{row['_line'][1]} ({quoted(label)}, where {first[1]} has {quoted(first[0])})")
+        return True
 
     def flush_batch() -> None:
         nonlocal labelled, training_labels, skipped, known_contents
@@ -173,11 +196,12 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                 if item_id is None and not repeat:
                     file_contents.add(row["content_hash"])
             keep.append(item_id is None and not repeat)
+            conflict = label_conflicts(row, label)
             if not keep[-1]:
                 skipped += 1
                 labelled -= label is not None
                 training_labels -= label is not None and not row["is_holdout"]
-                if label is not None:
+                if label is not None and not conflict:
                     (labels_for_existing.append((item_id, label)) if item_id is not None
                      else labels_for_repeats.append((row["content_hash"], label)))
                 if len(skipped_places) < SKIPPED_PLACES:
@@ -228,7 +252,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
             "project_id": project.id,
             "external_id": parsed.external_id,  # or named when its batch is stored (name_rows_without_id)
             "payload": parsed.payload,
-            "content_hash": content_hash(parsed.payload),
+            "content_hash": content_hash(parsed.payload, parsed.meta if project.kind == "tabular" else None),
             "meta": parsed.meta,
             "state": labelled_state if label is not None else ItemState.open,
             "n_annotations": 1 if label is not None else 0,
@@ -284,6 +308,7 @@ def _import(session: Session, *, project: Project, fileobj: BinaryIO, filename: 
                         skipped_duplicates=skipped, skipped_places=skipped_places,
                         labels_for_existing=labels_added, labels_already_there=labels_already,
                         answers_standing=answers_standing, not_accepted=parser.not_accepted,
+                        conflicting_labels=conflicting, conflicting_places=conflicting_places,
                         unnamed_images=len(parser.unnamed_images),
                         unnamed_image_names=parser.unnamed_images[:SKIPPED_PLACES])
 
