@@ -4,7 +4,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,23 +41,22 @@ def cmd_serve(args) -> int:
     upgrade_to_head()
     worker = None
     if not args.no_worker:
+        from app.worker.keeper import KeptWorker
+
         # --parent-pid: uvicorn ends a SIGTERM by raising it again, so this process dies before the
         # `finally` below can stop the worker; the worker notices its parent is gone by itself (the
-        # pid is passed, not read by the worker, in case this process is gone before the worker is up)
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())],
-                                  env=os.environ.copy())
+        # pid is passed, not read by the worker, in case this process is gone before the worker is up).
+        # A worker that dies is started again (app/worker/keeper.py).
+        worker = KeptWorker([sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())],
+                            env=os.environ.copy()).start()
     print(f"labelloop is at http://{args.host}:{args.port}/  (worker pid {worker.pid if worker else 'none'})",
           flush=True)
     try:
         uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level="info", proxy_headers=True, forwarded_allow_ips=get_settings().trusted_proxies)
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            worker.stop(signal.SIGTERM)
     return 0
 
 

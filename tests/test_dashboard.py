@@ -234,6 +234,27 @@ def test_exports_round_trip_and_the_model_predicts_like_the_worker(two_annotator
     assert float(row["confidence"]) == max(float(row[f"p_{c}"]) for c in bundle["classes"])
 
 
+def test_a_retrain_whose_worker_went_silent_is_not_shown_as_retraining(client, users):
+    """QA: the worker killed mid-retrain, the dashboard said "retraining now" for good."""
+    from datetime import timedelta
+
+    from app.models import Job, JobStatus, utcnow
+
+    _, token = users.create("boss", "admin")
+    body = {"name": "P", "kind": "text", "labels": ["a", "b"]}
+    pid = users.api(token).post("/api/v1/projects", json=body).json()["id"]
+    login(client, "boss")
+    with session_scope() as session:
+        job = Job(project_id=pid, kind="train", status=JobStatus.running, n_labels=10, heartbeat_at=utcnow())
+        session.add(job)
+    assert "retraining now" in client.get(f"/projects/{pid}/dashboard").text
+    with session_scope() as session:
+        session.get(Job, job.id).heartbeat_at = utcnow() - timedelta(minutes=3)
+    page = client.get(f"/projects/{pid}/dashboard", headers={"HX-Request": "true"}).text
+    assert "retraining now" not in page
+    assert "its worker has not been heard from for 3 min" in page and "is a worker running?" in page
+
+
 def test_dashboard_page_for_leads_and_its_live_block(client, users, two_annotators):
     admin, clients, pid, gold = two_annotators
     label_round(clients, pid, gold, 15)

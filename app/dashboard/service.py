@@ -305,11 +305,12 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
     failed = sorted([*failed, *session.scalars(select(Job).where(
         Job.project_id == project.id, Job.kind == "cold_start", Job.status == JobStatus.failed, Job.id > last_cover)
         .order_by(Job.id.desc()).limit(5)).all()], key=lambda j: -j.id)[:5]
-    waiting = {status: (n, oldest) for status, n, oldest in session.execute(
-        select(Job.status, func.count(), func.min(Job.created_at)).where(
+    waiting = {status: (n, oldest, beat) for status, n, oldest, beat in session.execute(
+        select(Job.status, func.count(), func.min(Job.created_at), func.max(Job.heartbeat_at)).where(
             Job.project_id == project.id, Job.kind == "train", Job.status.in_([JobStatus.queued, JobStatus.running]))
         .group_by(Job.status)).all()}
-    queued, queued_since = waiting.get(JobStatus.queued, (0, None))
+    queued, queued_since, _ = waiting.get(JobStatus.queued, (0, None, None))
+    running, _, last_beat = waiting.get(JobStatus.running, (0, None, None))
     model = None
     diagnostics = {}
     if current is not None:
@@ -345,9 +346,12 @@ def project_stats(session: Session, project: Project, *, include_map: bool = Tru
                       "age_seconds": (now - summary.as_of).total_seconds()},
         "disagreements_open": open_disagreement_count(session, project, summary.disputed),
         "suspicious_open": suspicious_count(session, project=project),
-        "jobs": {"queued": queued, "running": waiting.get(JobStatus.running, (0, None))[0],
+        "jobs": {"queued": queued, "running": running,
                  # a retrain waiting long means no worker is picking jobs up: the page says so
                  "queued_seconds": (now - queued_since).total_seconds() if queued_since else None,
+                 # a running retrain's worker beats every few seconds (app/worker/runner.py): long
+                 # silence means it died (QA: killed, the page said "retraining now" for good)
+                 "running_silent_seconds": (now - last_beat).total_seconds() if running and last_beat else None,
                  "failed_recent": [{"id": j.id, "kind": j.kind, "error": j.error, "finished_at":
                                     j.finished_at.isoformat() if j.finished_at else None} for j in failed]},
         "diagnostics": diagnostics,
