@@ -154,6 +154,26 @@ def test_tokens_are_created_once_listed_by_prefix_and_revocable(client, users):
     assert api.get("/api/v1/me").status_code == 401
 
 
+def test_a_token_form_sent_again_mints_no_second_token(client, users):
+    """QA: a reload of the page a new token was shown on sent the form again and made a second live
+    token nobody saw."""
+    import re
+
+    users.create("ann", "annotator")
+    login(client, "ann")
+    form = client.get("/tokens").text
+    data = {"name": "script", "csrf_token": csrf_of(form),
+            "form_id": re.search(r'name="form_id" value="([^"]+)"', form)[1]}
+    first = client.post("/tokens", data=data)
+    assert 'id="new-token"' in first.text
+    again = client.post("/tokens", data=data)  # the browser's "Confirm form resubmission"
+    assert 'id="new-token"' not in again.text and "That form was sent before" in again.text
+    assert again.text.count("<td>script</td>") == 1
+    # the page it was shown on has a new form: another token is one click
+    data["form_id"] = re.search(r'name="form_id" value="([^"]+)"', first.text)[1]
+    assert 'id="new-token"' in client.post("/tokens", data=data).text
+
+
 def test_someone_elses_token_cannot_be_revoked_by_an_annotator(client, users):
     from sqlalchemy import select
 

@@ -1,5 +1,6 @@
 """User management for admins, and API tokens for everyone."""
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
@@ -111,18 +112,36 @@ def reset_password_page(request: Request, user: AdminPageUser, session: SessionD
                               "their API tokens are revoked.")
 
 
+# The token forms this browser session has sent, newest last (a few: one per page shown)
+SENT_FORMS = 20
+
+
+def _tokens(request: Request, session, user, *, new_token: str | None = None, notice: str | None = None):
+    # each page's form carries an id of its own, so the same form sent again mints nothing
+    return render(request, "users/tokens.html", {"tokens": tokens_of(session, user_id=user.id), "new_token": new_token,
+                                                 "form_id": secrets.token_urlsafe(12), "notice": notice},
+                  user=user, headers={"Cache-Control": "no-store"})
+
+
 @router.get("/tokens")
 def tokens_page(request: Request, user: PageUser, session: SessionDep):
-    return render(request, "users/tokens.html", {"tokens": tokens_of(session, user_id=user.id), "new_token": None},
-                  user=user)
+    return _tokens(request, session, user)
 
 
 @router.post("/tokens")
 def create_token_page(request: Request, user: PageUser, session: SessionDep,
-                      name: Annotated[str, Form(max_length=80)] = "token"):
+                      name: Annotated[str, Form(max_length=80)] = "token",
+                      form_id: Annotated[str, Form(max_length=40)] = ""):
+    """The new token is shown on this page and never again (only its hash is kept). QA: a reload
+    sent the form again and minted a second live token nobody saw; a form sent twice now mints none."""
+    sent = list(request.session.get("token_forms", []))
+    if form_id and form_id in sent:
+        return _tokens(request, session, user, notice="That form was sent before (a reload?): its token was shown "
+                                                      "then and is not shown again, and no other was made.")
     token = issue_api_token(session, user=session.get(User, user.id), name=name.strip() or "token")
-    return render(request, "users/tokens.html", {"tokens": tokens_of(session, user_id=user.id), "new_token": token},
-                  user=user, headers={"Cache-Control": "no-store"})
+    if form_id:
+        request.session["token_forms"] = [*sent, form_id][-SENT_FORMS:]
+    return _tokens(request, session, user, new_token=token)
 
 
 @router.post("/tokens/{token_id}/revoke")
