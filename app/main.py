@@ -28,7 +28,7 @@ from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
 from app.quality.pages import api_router as quality_api_router
 from app.quality.pages import router as quality_router
-from app.templating import is_htmx, render
+from app.templating import is_htmx, render, templates
 from app.users.pages import router as users_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -96,12 +96,11 @@ class BodySizeLimit:
 # Sent with every answer. No page is meant to be framed (clickjacking: a CSRF token does not stop a
 # click on a hidden frame), no response is to be sniffed as another type, and addresses with project
 # and item ids stay on this site. Scripts come only from /static (the pages have no inline script or
-# event attribute), a second wall behind the escaping of untrusted item text. The API docs pages load
-# Swagger UI from its CDN, so they get the anti-framing rule alone.
+# event attribute), a second wall behind the escaping of untrusted item text; the API docs page too
+# (its Swagger UI is vendored and started from a file).
 CONTENT_SECURITY_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            b"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
                            b"form-action 'self'; frame-ancestors 'none'")
-DOCS_PATHS = ("/docs", "/redoc")
 SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin")]
 
@@ -115,7 +114,6 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        policy = b"frame-ancestors 'none'" if scope["path"].startswith(DOCS_PATHS) else CONTENT_SECURITY_POLICY
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -123,7 +121,7 @@ class SecurityHeaders:
                 # a response with a policy of its own (an item's picture: sandboxed) keeps it
                 own = any(name.lower() == b"content-security-policy" for name, _ in headers)
                 message["headers"] = [*headers, *SECURITY_HEADERS,
-                                      *(() if own else ((b"content-security-policy", policy),))]
+                                      *(() if own else ((b"content-security-policy", CONTENT_SECURITY_POLICY),))]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -141,7 +139,8 @@ def _error_page(request: Request, status_code: int, message: str, errors: list[s
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="labelloop", version="0.1.0",
+    # /docs is served below from vendored files (QA: Swagger UI from its CDN was a blank page offline)
+    app = FastAPI(title="labelloop", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Active-learning labelling: a model in the loop that never makes annotators wait.")
     # the last added runs first: the session is decoded before BodySizeLimit looks at who is calling
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes,
@@ -159,6 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quality_router)
     app.include_router(quality_api_router)
     app.include_router(api_router)
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs(request: Request):
+        return templates.TemplateResponse(request, "api_docs.html", {})
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):

@@ -20,6 +20,7 @@ EVERYONE = {ANON} | SIGNED_IN
 ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): EVERYONE,
     ("GET", "/login"): EVERYONE,
+    ("GET", "/docs"): EVERYONE,  # the API's reference (the OpenAPI document is public too)
     ("POST", "/login"): EVERYONE,
     ("GET", "/logout"): SIGNED_IN,
     ("POST", "/logout"): SIGNED_IN,
@@ -104,7 +105,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{project_id}/items/{item_id}/explanation"): LEADS,
 }
 # FastAPI's own documentation pages and the static files are public by design.
-PUBLIC_FRAMEWORK_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+PUBLIC_FRAMEWORK_PATHS = {"/openapi.json", "/static"}
 
 
 def app_routes(app) -> set[tuple[str, str]]:

@@ -96,3 +96,15 @@ def test_the_pages_work_under_their_content_security_policy(browser, live_server
     finally:
         context.close()
     assert refused == []
+
+
+def test_the_api_reference_renders_from_vendored_files_under_the_sites_policy(page, live_server):
+    """QA: /docs loaded Swagger UI from a CDN: a blank page on a machine without internet."""
+    errors, outside = [], []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith(live_server.url) and not request.url.startswith("data:") else None)
+    page.goto(f"{live_server.url}/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    assert page.locator(".opblock").count() > 20
+    assert errors == [] and outside == []
