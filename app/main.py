@@ -28,7 +28,7 @@ from app.pool.service import ImportRefused
 from app.projects.pages import router as projects_router
 from app.quality.pages import api_router as quality_api_router
 from app.quality.pages import router as quality_router
-from app.templating import is_htmx, render, templates
+from app.templating import is_htmx, render
 from app.users.pages import router as users_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -114,7 +114,6 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -161,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def api_docs(request: Request):
-        return templates.TemplateResponse(request, "api_docs.html", {})
+        return render(request, "api_docs.html")
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):
