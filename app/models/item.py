@@ -50,8 +50,8 @@ class Item(Base):
     # {"text": ...} for text pools, {"features": [...]} for tabular ones.
     payload: Mapped[dict] = mapped_column(JSON)
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
-    # app.pool.content.content_hash(payload): rows of a file without ids that are already in the
-    # pool are skipped on import rather than added a second time. No index: an import reads the
+    # app.pool.content.content_hash(payload, and a table row's metadata): rows of a file without ids
+    # that are already in the pool are skipped on import rather than added a second time. No index: an import reads the
     # project's hashes once (a random-key index cost a 1M-row import about 5 s; a re-upload is rare).
     content_hash: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(10), default=ItemState.open)

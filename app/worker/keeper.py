@@ -24,6 +24,7 @@ class KeptWorker:
     def __init__(self, command: list[str], env: dict | None = None):
         self.command, self.env = command, env
         self.process: subprocess.Popen | None = None
+        self._started = 0.0  # (monotonic) when the current process was started
         self.restarts = 0
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="worker-keeper", daemon=True)
